@@ -1,0 +1,3 @@
+"""netdiag: fleet triage of TCP socket trouble."""
+
+__version__ = "0.1.0"
