@@ -1,0 +1,1 @@
+"""One module per netdiag sub-command; ``netdiag.cli`` lists them."""
