@@ -14,3 +14,18 @@ def main() -> None:
 
 
 # Sub-commands register here, one line each:
+from netdiag.commands.collect import collect_command  # noqa: E402
+
+main.add_command(collect_command)
+
+from netdiag.commands.history import history as history_command  # noqa: E402
+
+main.add_command(history_command)
+
+from netdiag.commands.rules import rules_command  # noqa: E402
+
+main.add_command(rules_command)
+
+from netdiag.commands.analyze import analyze_command  # noqa: E402
+
+main.add_command(analyze_command)

@@ -1,0 +1,122 @@
+"""``address:port`` as ``ss`` and net-tools ``netstat`` print it, to an ``Endpoint``.
+
+Forms seen in real outputs (``../shared/corpus/README.md``, quirk 5):
+
+* ``1.2.3.4:80``, ``*:80``, ``*:*``, ``0.0.0.0:*``
+* bracketed IPv6 (ss): ``[::1]:80``, ``[::ffff:1.2.3.4]:80``, ``[fe80::1]%eth0:123``
+* unbracketed IPv6 (old ss and netstat): ``:::22``, ``::1:25``, ``::ffff:127.0.0.1:7403``;
+  the port never contains ``:``, so the last colon always splits
+* interface scope: ``127.0.0.53%lo:53``, ``0.0.0.0%virbr0:67``, ``*%ens33:ipv6-icmp``
+* host and service names without ``-n``: ``localhost.localdoma:ssh`` (truncated by netstat)
+* invalid, anonymised addresses such as ``123.456.78.90``: kept verbatim, never rejected
+
+A service name is resolved to its port; an unknown one leaves ``port`` None, and the
+caller, which knows the line, reports it (see ``unresolved_port``).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from functools import lru_cache
+
+from netdiag.model import Endpoint, normalize_address
+
+# IANA numbers for the names met in captures, for a controller whose /etc/services
+# is missing or lists a name for udp only (Debian lists bootpc as udp alone).
+_WELL_KNOWN: dict[str, int] = {
+    "ftp": 21,
+    "ssh": 22,
+    "telnet": 23,
+    "smtp": 25,
+    "domain": 53,
+    "bootps": 67,
+    "bootpc": 68,
+    "http": 80,
+    "sunrpc": 111,
+    "ntp": 123,
+    "imap": 143,
+    "snmp": 161,
+    "ldap": 389,
+    "https": 443,
+    "submission": 587,
+    "ipp": 631,
+    "imaps": 993,
+    "mysql": 3306,
+    "postgresql": 5432,
+}
+
+# Dotted-quad IPv4 already in canonical form (no leading zeros): the bulk of all
+# endpoints, so it skips ipaddress parsing in normalize_address.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+_HOST_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-_:*")
+_SCOPE_CHARS = _HOST_CHARS - {":", "*"} | {"@"}
+_SERVICE_CHARS = _HOST_CHARS - {":", "*"} | {"+", "/"}
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_endpoint(text: str) -> Endpoint | None:
+    """Split one printed endpoint; None when the text is not an endpoint at all.
+
+    Cached (bounded): a listing repeats the same few local endpoints and peers
+    thousands of times, and ``Endpoint`` is frozen, so sharing one is safe.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text:
+        return None
+    scope: str | None = None
+    if host[0] == "[":
+        close = host.find("]")
+        if close < 0:
+            return None
+        rest = host[close + 1 :]
+        host = host[1:close]
+        if rest:
+            if rest[0] != "%" or len(rest) == 1:
+                return None
+            scope = rest[1:]
+        if not host:
+            return None
+    else:
+        host, pct, scope_text = host.partition("%")
+        if pct:
+            if not scope_text:
+                return None
+            scope = scope_text
+    if not host or not _HOST_CHARS.issuperset(host):
+        return None
+    if scope is not None and not _SCOPE_CHARS.issuperset(scope):
+        return None
+    port = _port(port_text)
+    if port == -1:
+        return None
+    if _CANONICAL_V4.fullmatch(host) is None:
+        host = normalize_address(host)
+    return Endpoint(host, port, scope)
+
+
+def unresolved_port(text: str, endpoint: Endpoint) -> bool:
+    """True when ``text`` named a port (a service name) that could not be resolved."""
+    return endpoint.port is None and not text.endswith("*")
+
+
+def _port(text: str) -> int | None:
+    """A port: None for ``*`` or an unknown service name, -1 for text that is no port."""
+    if text == "*":
+        return None
+    if text.isdigit() and text.isascii():
+        value = int(text)
+        return value if value <= 65535 else -1
+    if not _SERVICE_CHARS.issuperset(text) or text[0] in ".-_+/":
+        return -1
+    return _service_port(text)
+
+
+@lru_cache(maxsize=1024)
+def _service_port(name: str) -> int | None:
+    try:
+        return socket.getservbyname(name, "tcp")
+    except OSError:
+        return _WELL_KNOWN.get(name)
