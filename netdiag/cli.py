@@ -29,3 +29,11 @@ main.add_command(rules_command)
 from netdiag.commands.analyze import analyze_command  # noqa: E402
 
 main.add_command(analyze_command)
+
+from netdiag.commands.scan import scan_command  # noqa: E402
+
+main.add_command(scan_command)
+
+from netdiag.commands.report import report_command  # noqa: E402
+
+main.add_command(report_command)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,7 +163,7 @@ def _write_json(path: Path, data: dict[str, Any], *, compact: bool) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
     tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _file_stem(name: str, used: set[str]) -> str:

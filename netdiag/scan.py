@@ -73,7 +73,9 @@ class ScanOptions:
         return asdict(self)
 
 
-def scan(targets: Sequence[Target], options: ScanOptions, progress: Progress | None = None) -> list[HostResult]:
+def scan(
+    targets: Sequence[Target], options: ScanOptions, progress: Progress | None = None
+) -> list[HostResult]:
     """One ``HostResult`` per target, in target order, whatever happens (Ctrl-C included)."""
     if options.forks < 1 or options.samples < 1 or options.deadline <= 0 or options.interval < 0:
         raise ValueError("forks and samples must be at least 1, the deadline positive, the interval >= 0")
@@ -210,9 +212,9 @@ class _HostRun:
 
     def interrupt(self) -> HostResult:
         what = "before it was scanned" if self.started is None else f"while {self.stage}"
-        result = self._end(Outcome.ERROR, f"interrupted {what}")
-        assert self._final is not None
-        return result or self._final
+        self._end(Outcome.ERROR, f"interrupted {what}")
+        with self._lock:
+            return self._final or self._result(Outcome.ERROR, f"interrupted {what}")
 
     def _end(self, outcome: Outcome, message: str) -> HostResult | None:
         """Decide for the worker (deadline, Ctrl-C) and pull the transport from under it."""
@@ -273,16 +275,17 @@ class _HostRun:
             transport.connect()
         observed = _Observed(transport)
         info = HostInfo(name=t.name, address=self.address)
-        assert self.started is not None and self.deadline is not None
+        started, deadline = self.started or time.monotonic(), self.deadline or time.monotonic()
         for i in range(o.samples):
             if i:
                 self.stage = f"waiting for sample {i + 1}/{o.samples}"
-                if self._stop.wait(max(0.0, self.started + i * o.interval - time.monotonic())):
+                if self._stop.wait(max(0.0, started + i * o.interval - time.monotonic())):
                     raise Closed("stopped between samples")
             self.stage = f"collecting sample {i + 1}/{o.samples}" if o.samples > 1 else "collecting"
-            snapshot = collect(observed, info, o.script_args, timeout=max(0.1, self.deadline - time.monotonic()))
+            snapshot = collect(observed, info, o.script_args, timeout=max(0.1, deadline - time.monotonic()))
             last = observed.last
-            assert last is not None
+            if last is None:  # collect() always runs the transport once
+                raise TransportError("the collection did not run")
             if last.timed_out:
                 return Outcome.TIMEOUT, f"connected, but the collection did not finish ({self.stage})"
             if not last.stdout.strip():
@@ -318,5 +321,7 @@ def _outcome_of(error: SshError) -> Outcome:
 def _next_wake(runs: Sequence[_HostRun]) -> float:
     """How long the main thread may sleep before some deadline needs checking (at most 0.2 s)."""
     now = time.monotonic()
-    soonest = min((r.deadline for r in runs if r.deadline is not None and r._final is None), default=now + 0.2)
+    soonest = min(
+        (r.deadline for r in runs if r.deadline is not None and r._final is None), default=now + 0.2
+    )
     return min(0.2, max(0.01, soonest - now))

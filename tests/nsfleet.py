@@ -367,7 +367,11 @@ def _b64(data: bytes) -> str:
 
 
 def _ss_paths() -> list[str]:
-    found = {os.path.realpath(p) for p in ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss") if Path(p).exists()}
+    found = {
+        os.path.realpath(p)
+        for p in ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss")
+        if Path(p).exists()
+    }
     if not found:
         raise FleetError("no ss binary to hide")
     return sorted(found)
@@ -391,7 +395,9 @@ def _ensure_users() -> None:
     for user in (USER, NOSUDO_USER):
         if subprocess.run(["id", "-u", user], capture_output=True, check=False).returncode != 0:
             subprocess.run(
-                ["useradd", "--system", "-M", "-d", "/", "-s", "/bin/sh", user], capture_output=True, check=True
+                ["useradd", "--system", "-M", "-d", "/", "-s", "/bin/sh", user],
+                capture_output=True,
+                check=True,
             )
         # "*" (no password, not locked): with UsePAM no, sshd refuses even keys to a locked ("!") account.
         subprocess.run(["usermod", "-p", "*", user], capture_output=True, check=True)
@@ -399,7 +405,9 @@ def _ensure_users() -> None:
 
 def _free_subnet() -> int:
     """An even X such that 198.18.X.0/24 and X+1 are in no route of the root namespace."""
-    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    routes = subprocess.run(
+        ["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True
+    ).stdout
     used = {int(m) for m in re.findall(r"\b198\.18\.(\d+)\.", routes)}
     for x in range(0, 254, 2):
         if x not in used and x + 1 not in used:
@@ -441,7 +449,11 @@ def _present_ids() -> set[str]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     ids = set(re.findall(rf"^{PREFIX}(\d+)-", names, re.M))
     ids |= set(re.findall(rf"^\d+: {PREFIX}(\d+)(?:br|v)", links, re.M))
-    ids |= {p.name[len(PREFIX) :] for p in Path("/etc/sudoers.d").glob(f"{PREFIX}*") if p.name[len(PREFIX) :].isdigit()}
+    ids |= {
+        p.name[len(PREFIX) :]
+        for p in Path("/etc/sudoers.d").glob(f"{PREFIX}*")
+        if p.name[len(PREFIX) :].isdigit()
+    }
     return ids
 
 
@@ -459,7 +471,9 @@ def _remove_fleet(fleet_id: str, subnet: int | None, root: Path | None) -> None:
     for link in re.findall(rf"^\d+: ({PREFIX}{fleet_id}(?:br|v[0-9a-f]+))[@:]", links, re.M):
         subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
     if subnet is not None:
-        subprocess.run(["ip", "route", "del", "unreachable", f"198.18.{subnet + 1}.0/24"], capture_output=True)
+        subprocess.run(
+            ["ip", "route", "del", "unreachable", f"198.18.{subnet + 1}.0/24"], capture_output=True
+        )
     Path(f"/etc/sudoers.d/{PREFIX}{fleet_id}").unlink(missing_ok=True)
     if root is not None and root.name.startswith(f"{PREFIX}{fleet_id}-"):
         shutil.rmtree(root, ignore_errors=True)

@@ -115,9 +115,8 @@ def _some_fd_link_refused() -> bool:
     """The oracle for process visibility: is any /proc/<pid>/fd link unreadable to us?"""
     for fd_dir in Path("/proc").glob("[0-9]*/fd"):
         try:
-            with os.scandir(fd_dir) as entries:
-                for entry in entries:
-                    os.readlink(entry.path)
+            for entry in fd_dir.iterdir():
+                entry.readlink()
         except PermissionError:
             return True
         except FileNotFoundError:
@@ -176,13 +175,15 @@ def test_states_queues_and_owners(source, programs, collected) -> None:
     assert len(conns) == 4 and all(s.state is TcpState.ESTABLISHED for s in conns)
     assert all(_owner_pids(s) == {pairs.pid} and s.local.address == "::1" for s in conns)
     servers = [s for s in conns if s.local.port == pairs.info["port"]]
-    assert sorted(s.peer.port for s in servers) == sorted(pairs.info["client_ports"])
+    assert sorted(s.peer.port or 0 for s in servers) == sorted(pairs.info["client_ports"])
     assert [s.recv_q for s in servers] == [5, 5]  # bytes sent, never read
 
     cw = programs["closewait"]
     around = _on_port(snapshot, cw.info["port"])
     close_wait = [s for s in around if s.state is TcpState.CLOSE_WAIT]
-    assert sorted(s.peer.port for s in close_wait) == sorted(cw.info["client_ports"] + cw.info["orphan_ports"])
+    assert sorted(s.peer.port or 0 for s in close_wait) == sorted(
+        cw.info["client_ports"] + cw.info["orphan_ports"]
+    )
     assert all(_owner_pids(s) == {cw.pid} and s.recv_q == 1 for s in close_wait)  # FIN never read
     fin_wait2 = {s.local.port: s for s in around if s.state is TcpState.FIN_WAIT2}
     assert set(fin_wait2) == set(cw.info["client_ports"] + cw.info["orphan_ports"])
@@ -198,7 +199,7 @@ def test_states_queues_and_owners(source, programs, collected) -> None:
     else:
         assert (queue.queue, queue.backlog, queue.full) == (3, None, False)
     syn_sent = [s for s in _on_port(snapshot, fq.info["port"]) if s.state is TcpState.SYN_SENT]
-    assert sorted(s.local.port for s in syn_sent) == sorted(fq.info["pending_ports"])
+    assert sorted(s.local.port or 0 for s in syn_sent) == sorted(fq.info["pending_ports"])
     assert all(_owner_pids(s) == {fq.pid} for s in syn_sent)
 
     forked = programs["forked"]

@@ -135,6 +135,19 @@ def test_fin_wait2_minisocket_has_timewait_timer_and_12_fields() -> None:
     assert s.inode is None
 
 
+def test_syn_recv_request_sock() -> None:
+    # A pending connection request: 12 fields, state 03, the SYN-ACK retransmit timer, no inode.
+    p = parse_proc_tcp(
+        TCP_HEADER
+        + "   4: 0100007F:1F90 0100007F:C350 03 00000000:00000000 01:00000064 00000002  1000        0 0 1 0000000000000000\n"
+    )
+    (s,) = p.records
+    assert s.state is TcpState.SYN_RECV
+    assert s.timer == Timer("on", 1.0, 2)
+    assert (s.uid, s.inode) == (1000, None)
+    assert s.peer == Endpoint("127.0.0.1", 50000)
+
+
 def test_time_wait_row_of_12_fields() -> None:
     p = parse_proc_tcp(
         TCP_HEADER
@@ -427,6 +440,8 @@ def test_this_machines_sockets_match_a_listener_we_open() -> None:
                     break
                 time.sleep(0.01)
     assert [(s.state, s.recv_q) for s in listen] == [(TcpState.LISTEN, 1)]  # one waits in the accept queue
+    server_side = [s for s in socks if s.local.port == port and s.peer == Endpoint("127.0.0.1", cport)]
+    assert [s.state for s in server_side] == [TcpState.ESTABLISHED]
     est = [s for s in socks if s.local == Endpoint("127.0.0.1", cport)]
     assert [(s.state, s.peer) for s in est] == [(TcpState.ESTABLISHED, Endpoint("127.0.0.1", port))]
 

@@ -6,6 +6,8 @@ The format (ARCHITECTURE.md) is line based::
     <body, verbatim>
     ==netdiag== stderr NAME TEXT          (0..20 lines: the step's stderr)
     ==netdiag== end NAME status=S rc=N t=SECONDS cmd=WHAT RAN
+    ...
+    ==netdiag== done                      (the last line: the script finished)
 
 The script writes one newline of its own before the lines that follow a body
 (so a body without a final newline, like raw ``/proc/<pid>/cmdline`` data,
@@ -13,8 +15,9 @@ still ends before the marker); the reader drops one empty last body line.
 
 Output cut short (a timeout, a dropped SSH channel) is read as far as it goes:
 a section without its end marker is kept with ``complete=False`` and status
-``truncated``, and lines outside any section become warnings. Nothing here
-raises on bad input.
+``truncated``; output without the ``done`` line, or ending mid-line, gets a
+warning even when it stops between two sections; lines outside any section
+become warnings. Nothing here raises on bad input.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from netdiag.model import ParseWarning
 
 MARK = "==netdiag== "
+DONE = "==netdiag== done"
 SOURCE = "script"
 
 _END = re.compile(r"end (\S+) status=(\S+) rc=(-?\d+) t=(\d+(?:\.\d+)?) cmd=(.*)")
@@ -69,7 +73,12 @@ def split_sections(text: str) -> tuple[list[Section], list[ParseWarning]]:
     sections: list[Section] = []
     warnings: list[ParseWarning] = []
     current: _Open | None = None
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    done = False
+    lines = text.split("\n")
+    for line_no, line in enumerate(lines, start=1):
+        if line == DONE and current is None:
+            done = True
+            continue
         if not line.startswith(MARK):
             if current is not None:
                 current.body.append(line)
@@ -89,6 +98,10 @@ def split_sections(text: str) -> tuple[list[Section], list[ParseWarning]]:
             current = None
         else:
             warnings.append(ParseWarning(SOURCE, line_no, line[:500], "unexpected marker line"))
+    if lines[-1]:
+        warnings.append(ParseWarning(SOURCE, len(lines), lines[-1][:500], "output ends mid-line"))
+    elif not done and current is None:
+        warnings.append(ParseWarning(SOURCE, len(lines), "", "output ends before the script's done line"))
     if current is not None:
         if current.body and current.body[-1] == "":
             current.body.pop()  # the text's own final newline, not an empty line of the body
@@ -99,5 +112,7 @@ def split_sections(text: str) -> tuple[list[Section], list[ParseWarning]]:
 
 def _cut(section: _Open, line_no: int | None, line: str | None) -> ParseWarning:
     if line_no is None or line is None:
-        return ParseWarning(SOURCE, section.line_no - 1, f"begin {section.name}", "output ends inside this section")
+        return ParseWarning(
+            SOURCE, section.line_no - 1, f"begin {section.name}", "output ends inside this section"
+        )
     return ParseWarning(SOURCE, line_no, line[:500], f"section {section.name} has no end marker")

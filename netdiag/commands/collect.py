@@ -59,7 +59,9 @@ def collect_command(host: str, output: Path | None, sockets: str, timeout: float
     if output is None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        output.write_text(json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
+        output.write_text(
+            json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     not_ok = [f"{c.name} ({c.status})" for c in snapshot.collection.commands if c.status != "ok"]
     if not_ok:
         click.echo(f"netdiag: {host}: steps not ok: {', '.join(not_ok)}", err=True)

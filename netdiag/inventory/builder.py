@@ -59,7 +59,7 @@ class Builder:
         """Add (or extend) a host; with ``group`` None it is ``ungrouped`` unless another line groups it."""
         host = self._hosts.setdefault(name, _HostDraft(name))
         for key, value in variables.items():
-            self._check(key, value, where)
+            self.check(key, value, where)
             old = host.vars.get(key)
             if key in IDENTITY_VARS and old is not None and old.value != value:
                 raise where.error(
@@ -72,7 +72,7 @@ class Builder:
                 host.groups.append(group)
 
     def set_group_var(self, group: str, key: str, value: str, where: Where) -> None:
-        self._check(key, value, where)
+        self.check(key, value, where)
         self.add_group(group, where)
         self._groups[group].vars[key] = _Var(value, where)
 
@@ -94,17 +94,18 @@ class Builder:
         depth: dict[str, int] = {}
         for name in self._groups:
             self._depth(name, depth)
-        memberships: dict[str, set[str]] = {}
+        members: dict[str, list[str]] = {name: [] for name in self._groups}
         targets: list[Target] = []
         for host in self._hosts.values():
             direct = [g for g in host.groups if g not in (ALL, UNGROUPED)] or [UNGROUPED]
             member_of = self._ancestors(direct) | {ALL}
-            memberships[host.name] = member_of
+            for name in member_of:
+                members[name].append(host.name)
             targets.append(self._target(host, member_of, depth))
         groups = {
             g.name: Group(
                 name=g.name,
-                hosts=tuple(h for h in self._hosts if g.name in memberships[h]),
+                hosts=tuple(members[g.name]),
                 children=tuple(g.children),
                 vars=tuple(sorted((k, v.value) for k, v in g.vars.items())),
             )
@@ -112,7 +113,8 @@ class Builder:
         }
         return Inventory(targets=tuple(targets), groups=groups, sources=sources)
 
-    def _check(self, key: str, value: str, where: Where) -> None:
+    def check(self, key: str, value: str, where: Where) -> None:
+        """Refuse an unusable connection variable at ``where`` (its own line, not its host's)."""
         try:
             check_var(key, value)
         except ValueError as e:

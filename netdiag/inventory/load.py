@@ -17,7 +17,10 @@ from netdiag.inventory.yamlfile import parse_yaml
 YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 # Names ending so are file names, never hosts: a mistyped path must not be "scanned" as a host.
 _FILE_SUFFIXES = YAML_SUFFIXES | {".txt", ".ini", ".cfg", ".conf", ".inventory", ".list"}
-_YAML_START = re.compile(r"^(?:---|%YAML|\{|[A-Za-z0-9_.-]+:(?:\s.*)?$)")
+# YAML starts with a document marker, a flow mapping, a list item or "key: value"; or with
+# "key:" alone when an indented line follows (a plain list's "web-17:" is a bad port, not YAML).
+_YAML_START = re.compile(r"^(?:---|%YAML|\{|-\s|[A-Za-z0-9_.-]+:\s+\S)")
+_YAML_BLOCK_KEY = re.compile(r"^[A-Za-z0-9_.-]+:$")
 
 
 def load_inventory(sources: Sequence[str]) -> Inventory:
@@ -43,13 +46,18 @@ def load_inventory(sources: Sequence[str]) -> Inventory:
 def detect_format(text: str, suffix: str = "") -> str:
     """``yaml``, ``ini`` or ``plain``, from the content (a .yml/.yaml/.json suffix settles it as YAML).
 
-    YAML: the first meaningful line is ``---``, ``{`` or a ``key:`` mapping key.
-    INI: some line is a ``[section]`` or has more than one word, an ``=`` or a range.
+    YAML: the first meaningful line is ``---``, ``{``, ``key: value``, or ``key:`` with an indented line
+    after it. INI: some line is a ``[section]`` or has more than one word, an ``=`` or a range.
     Otherwise a plain list of one target a line.
     """
-    lines = [strip_comment(raw) for raw in text.split("\n")]
-    meaningful = [line for line in lines if line and not line.startswith(";")]
-    if suffix.lower() in YAML_SUFFIXES or (meaningful and _YAML_START.match(meaningful[0])):
+    raw_lines = [raw for raw in text.split("\n") if strip_comment(raw) and not raw.lstrip().startswith(";")]
+    meaningful = [strip_comment(raw) for raw in raw_lines]
+    if suffix.lower() in YAML_SUFFIXES:
+        return "yaml"
+    if meaningful and (
+        _YAML_START.match(meaningful[0])
+        or (_YAML_BLOCK_KEY.match(meaningful[0]) and len(raw_lines) > 1 and raw_lines[1][:1].isspace())
+    ):
         return "yaml"
     for line in meaningful:
         if line.startswith("[") and is_section(line):

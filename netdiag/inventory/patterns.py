@@ -20,8 +20,6 @@ from netdiag.inventory.errors import InventoryError
 if TYPE_CHECKING:
     from netdiag.inventory.model import Group, Target
 
-# One ":"-separated part: anything but whitespace, ":" and brackets, or a whole [...] (a glob class).
-_COLON_PART = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 # A whole pattern that is one address with a port, as in a plain list's "127.0.0.1:2201".
 _ADDRESS_WITH_PORT = re.compile(r"^(?:\[[^\]]+\]|[^\s:\[\]*?~]+):[0-9]+$")
 _GLOB_CHARS = frozenset(".?*[")
@@ -34,8 +32,21 @@ def split_pattern(limit: str) -> list[str]:
     elif _ADDRESS_WITH_PORT.match(limit.strip().lstrip("&!")) or is_ipv6(limit.strip().lstrip("&!")):
         parts = [limit]
     else:
-        parts = _COLON_PART.findall(limit)
+        parts = _split_colons(limit)
     return [p.strip() for p in parts if p.strip()]
+
+
+def _split_colons(limit: str) -> list[str]:
+    """Split on ":" outside ``[...]``, keeping every other character (a stray "[" included)."""
+    parts = [""]
+    depth = 0
+    for ch in limit:
+        if ch == ":" and depth == 0:
+            parts.append("")
+            continue
+        depth += (ch == "[") - (ch == "]" and depth > 0)
+        parts[-1] += ch
+    return parts
 
 
 def select_targets(targets: Sequence[Target], groups: Mapping[str, Group], limit: str | None) -> list[Target]:
@@ -43,6 +54,8 @@ def select_targets(targets: Sequence[Target], groups: Mapping[str, Group], limit
     if limit is None:
         return list(targets)
     parts = split_pattern(limit)
+    if not parts:
+        raise InventoryError(f"--limit {limit!r} matches no host")
     regular = [p for p in parts if p[0] not in "&!"] or ["all"]
     chosen: dict[str, None] = {}
     for part in regular:
@@ -82,4 +95,4 @@ def _matcher(pattern: str, written: str) -> Callable[[str], bool]:
         except re.error as e:
             raise InventoryError(f"--limit {written!r}: bad regular expression: {e}") from None
         return lambda name: regex.match(name) is not None
-    return lambda name: fnmatchcase(name, pattern)
+    return lambda name: name == pattern or fnmatchcase(name, pattern)

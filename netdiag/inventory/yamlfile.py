@@ -21,7 +21,10 @@ _NULL = "tag:yaml.org,2002:null"
 
 
 def parse_yaml(text: str, source: str, builder: Builder) -> None:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # already reads, and may refuse, the first characters
+    except yaml.YAMLError as e:
+        raise Where(source).error(f"not valid YAML: {e}") from None
     try:
         try:
             root = loader.get_single_node()
@@ -92,7 +95,9 @@ class _Walker:
                     raise where.error("a host's value must be a mapping of variables (or empty)")
                 for var_node, var_value in self.pairs(host_value, where.path or ""):
                     var = self.key(var_node, f"{path}.{pattern}")
-                    variables[var] = self.text(var_value, self.where(var_node, f"{path}.{pattern}.{var}"))
+                    var_where = self.where(var_node, f"{path}.{pattern}.{var}")
+                    variables[var] = self.text(var_value, var_where)
+                    self.builder.check(var, variables[var], var_where)
             for name in names:
                 self.builder.add_host(name, group, variables, where)
 

@@ -22,7 +22,7 @@ from netdiag.render.exitcode import DEFAULT_FAIL_ON, FAIL_ON_LEVELS, scan_exit_s
 from netdiag.results import ScanResult, Severity
 
 FAIL_ON_HELP = (
-    "Lowest finding severity that makes the exit status 1 (default: warning). "
+    "LEVEL is info, warning or critical: the lowest finding severity that makes the exit status 1. "
     "Exit status: 0 nothing at or above LEVEL; 1 a finding at or above LEVEL, none critical; "
     "2 a critical finding (whatever LEVEL); 3 a host could not be scanned and nothing critical was found."
 )

@@ -44,12 +44,13 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         gaps.append(f"source {run.name} {run.status} ({run.command}){detail}")
     if no_sockets:
         gaps.insert(0, "no socket listing: nothing can be said about this host's sockets")
-    if coll.process_visibility != "full" and snap.sockets:
-        unknown = sum(1 for s in snap.sockets if not s.owners)
+    unknown = sum(1 for s in snap.sockets if not s.owners)
+    if coll.process_visibility != "full" and unknown:
+        uid = "" if coll.uid is None else f" (collected as uid {coll.uid})"
         gaps.append(
-            f"process visibility {coll.process_visibility!r} (collected as uid {coll.uid}): owners of "
-            f"{unknown} of {len(snap.sockets)} sockets unknown, so leaks are grouped by port and fd "
-            "limits are unread"
+            f"process visibility {coll.process_visibility!r}{uid}: owners of {unknown} of "
+            f"{len(snap.sockets)} sockets unknown, so those are grouped by local port and their "
+            "processes' fd limits are unread"
         )
     if coll.socket_source and coll.socket_source != "ss" and snap.listeners:
         gaps.append(

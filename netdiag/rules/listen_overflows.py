@@ -71,8 +71,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     c = culprit(lst.socket, snap) if lst is not None else None
     suspect = ""
     if lst is not None and c is not None:
-        owner = f" ({c.label})" if c.known else ""
-        suspect = f"; fullest accept queue: {lst.socket.local}{owner} {lst.queue}/{lst.backlog}"
+        owner = f", {c.label}" if c.known else ""
+        suspect = f"; fullest accept queue: {lst.socket.local} {lst.queue}/{lst.backlog}{owner}"
     if delta >= opts.min_delta:
         yield ctx.finding(
             RULE,

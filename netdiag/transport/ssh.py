@@ -17,6 +17,7 @@ OpenSSH's ``StrictHostKeyChecking=yes`` (or ``accept-new``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import fcntl
 import getpass
@@ -28,7 +29,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +157,7 @@ class SshContext:
     def route(
         self, address: str, *, user: str | None = None, port: int | None = None, key_file: str | None = None
     ) -> Route:
-        """Resolve ``address`` (plus inventory user/port/key, which beat the command line) through ssh_config."""
+        """Resolve ``address`` through ssh_config; inventory user/port/key beat the command line."""
         cfg = self.config.lookup(address)
         timeout = self.options.connect_timeout
         if timeout is None:
@@ -283,7 +284,7 @@ class KnownHosts:
         """True when ``key`` was newly recorded; raises when it is unknown or has changed."""
         ktype = key.get_name()
         with self._lock:
-            known = self._keys.lookup(name) or {}
+            known: Mapping[str, paramiko.PKey] = self._keys.lookup(name) or {}
             old = known.get(ktype)
             if old is not None:
                 if old.asbytes() == key.asbytes():
@@ -377,8 +378,7 @@ class SshTransport:
                 continue
             sock.settimeout(None)
             return sock
-        assert error is not None  # getaddrinfo never returns an empty list
-        raise error
+        raise error or Unreachable(f"{hop.hostname}: no address to connect to")
 
     def _forward(self, via: paramiko.Transport, hop: Hop) -> paramiko.Channel:
         jump = self.route.hops[len(self._transports) - 1]
@@ -439,7 +439,9 @@ class SshTransport:
                 transport.auth_publickey(hop.user, key)
                 return
             except paramiko.BadAuthenticationType as e:
-                raise AuthFailed(f"{hop} does not accept public keys (it allows: {', '.join(e.allowed_types)})")
+                raise AuthFailed(  # noqa: B904 (the server's answer, not an error of ours)
+                    f"{hop} does not accept public keys (it allows: {', '.join(e.allowed_types)})"
+                )
             except paramiko.AuthenticationException:
                 tried.append(label)
             except (paramiko.SSHException, OSError, EOFError) as e:
@@ -449,9 +451,13 @@ class SshTransport:
                 break
         detail = "; ".join(notes)
         if not tried:
-            raise AuthFailed(f"{hop}: no key to offer (no --key, IdentityFile, default key or agent key)"
-                             + (f"; {detail}" if detail else ""))
-        raise AuthFailed(f"{hop}: public key refused (tried {', '.join(tried)})" + (f"; {detail}" if detail else ""))
+            raise AuthFailed(
+                f"{hop}: no key to offer (no --key, IdentityFile, default key or agent key)"
+                + (f"; {detail}" if detail else "")
+            )
+        raise AuthFailed(
+            f"{hop}: public key refused (tried {', '.join(tried)})" + (f"; {detail}" if detail else "")
+        )
 
     def _identities(self, hop: Hop, notes: list[str]) -> Iterator[tuple[str, paramiko.PKey]]:
         """Agent keys first (as OpenSSH), then key files; unusable files are noted, not fatal."""
@@ -544,10 +550,8 @@ class SshTransport:
         for t in transports:
             t.close()
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     @property

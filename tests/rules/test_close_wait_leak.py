@@ -8,7 +8,16 @@ NGINX = ("nginx", 812)
 
 
 def leak(n: int, *, recv_q: int = 0, first_port: int = 40000, **kw):
-    return many(n, "CLOSE-WAIT", "127.0.0.1:5000", "127.0.0.1", first_port=first_port, recv_q=recv_q, owner=NGINX, **kw)
+    return many(
+        n,
+        "CLOSE-WAIT",
+        "127.0.0.1:5000",
+        "127.0.0.1",
+        first_port=first_port,
+        recv_q=recv_q,
+        owner=NGINX,
+        **kw,
+    )
 
 
 def test_fires_at_threshold_with_process_fds_and_peers():
@@ -16,7 +25,9 @@ def test_fires_at_threshold_with_process_fds_and_peers():
     (f,) = findings("close_wait_leak", s)
     assert f.severity is Severity.WARNING
     assert (f.process, f.pid, f.local, f.value, f.threshold) == ("nginx", 812, "127.0.0.1:5000", 50, 50)
-    assert f.message.startswith("nginx (pid 812) holds 50 CLOSE_WAIT sockets on 127.0.0.1:5000 (threshold 50)")
+    assert f.message.startswith(
+        "nginx (pid 812) holds 50 CLOSE_WAIT sockets on 127.0.0.1:5000 (threshold 50)"
+    )
     assert "517 of 1024 fds" in f.message
     assert "top peers 127.0.0.1 (50)" in f.message
     assert f.evidence_total == 50 and len(f.evidence) == 20
@@ -89,5 +100,8 @@ def test_netns_is_set_when_not_the_root_namespace():
 
 
 def test_other_states_do_not_count():
-    lines = [row("ESTAB", "127.0.0.1:5000", f"127.0.0.1:{p}", extra=users("nginx", 812)) for p in range(40000, 40100)]
+    lines = [
+        row("ESTAB", "127.0.0.1:5000", f"127.0.0.1:{p}", extra=users("nginx", 812))
+        for p in range(40000, 40100)
+    ]
     assert findings("close_wait_leak", snap(lines)) == []

@@ -7,7 +7,9 @@ IMAPD = ("imapd", 3001)
 
 
 def unread(n: int, recv_q: int = 40, first_port: int = 33000):
-    return many(n, "CLOSE-WAIT", "10.0.0.1:1143", "10.0.0.5", first_port=first_port, recv_q=recv_q, owner=IMAPD)
+    return many(
+        n, "CLOSE-WAIT", "10.0.0.1:1143", "10.0.0.5", first_port=first_port, recv_q=recv_q, owner=IMAPD
+    )
 
 
 def test_fires_at_threshold():

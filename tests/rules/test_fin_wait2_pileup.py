@@ -5,7 +5,9 @@ from tests.snapbuild import at, findings, hosts, many, snap
 
 
 def fw2(n: int, *, owner=None, extra: str = "", first_port: int = 40000, peer: str = "10.0.0.7:8080"):
-    return many(n, "FIN-WAIT-2", "10.0.0.1:0", peer, first_port=first_port, owner=owner, extra=extra, vary="local")
+    return many(
+        n, "FIN-WAIT-2", "10.0.0.1:0", peer, first_port=first_port, owner=owner, extra=extra, vary="local"
+    )
 
 
 def test_fires_at_threshold_and_names_the_peer():
@@ -41,4 +43,7 @@ def test_critical_far_above_or_owned_persisting():
     (f,) = findings("fin_wait2_pileup", hosts(snap(owned, at=at(0)), snap(owned, at=at(10))))
     assert f.severity is Severity.CRITICAL
     orphaned = fw2(50)
-    assert findings("fin_wait2_pileup", hosts(snap(orphaned), snap(orphaned, at=at(10))))[0].severity is Severity.WARNING
+    assert (
+        findings("fin_wait2_pileup", hosts(snap(orphaned), snap(orphaned, at=at(10))))[0].severity
+        is Severity.WARNING
+    )
