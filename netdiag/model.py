@@ -208,7 +208,8 @@ class Collection:
     socket_source: str = ""  # ss | netstat | proc
     owner_method: str = ""  # how owners were found, e.g. "inode match over /proc/<pid>/fd"
     uid: int | None = None  # the uid the collection ran as
-    process_visibility: str = "none"  # full (root) | own (only the caller's processes) | none
+    # full (root) | own (only the caller's processes) | partial (root, yet some refused) | none
+    process_visibility: str = "none"
     commands: tuple[CommandRun, ...] = ()
     warnings: tuple[ParseWarning, ...] = ()
     seconds: float = 0.0

@@ -107,8 +107,9 @@ def scan(
                     del pending[future]
                     record(i, late)
     except KeyboardInterrupt:
-        for future, i in pending.items():
+        for future in pending:  # first, so no worker picks up a new host while others are closed
             future.cancel()
+        for i in pending.values():
             record(i, runs[i].interrupt())
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -297,7 +298,7 @@ class _HostRun:
                 notes.append(f"--become: sudo -n failed ({transport.become_refused}); scanned without sudo")
             notes += [f"new host key recorded: {k}" for k in transport.new_host_keys]
         outcome, message = judge(self.samples)
-        return outcome, "; ".join([*notes, *([message] if message else [])]) or None
+        return outcome, "; ".join([*([message] if message else []), *notes]) or None
 
     def _result(self, outcome: Outcome, message: str | None) -> HostResult:
         seconds = 0.0 if self.started is None else time.monotonic() - self.started

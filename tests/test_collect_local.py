@@ -22,9 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from netdiag.cli import main
-from netdiag.collectors import script_bytes
+from netdiag.collectors import collect, script_bytes
 from netdiag.collectors.assemble import assemble
 from netdiag.model import HostInfo, Snapshot, Socket, TcpState
+from netdiag.transport.local import LocalTransport
 from tests import sockets
 
 # Every tool collect.sh runs (its header lists them); ss and netstat are added per case.
@@ -267,3 +268,19 @@ def test_without_root_only_own_processes_are_visible(programs) -> None:
     (lst,) = _on_port(snapshot, programs["listener"].info["port"])
     assert lst.owners == () and lst.state is TcpState.LISTEN
     assert snapshot.process(programs["listener"].pid) is None
+
+
+def test_local_transport_returns_partial_output_on_timeout() -> None:
+    """A hung host: the process group is killed and what came before is kept."""
+    script = b"echo started; sleep 30 & wait\n"
+    result = LocalTransport().run(script, [], timeout=0.5)
+    assert (result.stdout, result.exit_code, result.timed_out) == (b"started\n", None, True)
+    assert 0.5 <= result.seconds < 10
+
+
+def test_a_refused_run_is_recorded_not_raised() -> None:
+    snapshot = collect(LocalTransport(), HostInfo("localhost", "local"), ["--no-such-option"])
+    (run,) = snapshot.collection.commands
+    assert (run.name, run.status) == ("script", "failed")
+    assert "exit code 2" in run.detail and "unknown argument: --no-such-option" in run.detail
+    assert snapshot.sockets == ()

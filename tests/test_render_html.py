@@ -10,11 +10,13 @@ from collections.abc import Iterator
 
 import html5lib
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netdiag.render import QueueFill, visible
 from netdiag.render.html import EVIDENCE_LINES, build_view, render_html
 from netdiag.render.svg import queue_bars, sparkline, state_chart
-from netdiag.results import Severity
+from netdiag.results import HostResult, Outcome, Severity
 from tests.reportdata import (
     FAILED_OUTCOMES,
     HOSTILE_HOST,
@@ -277,3 +279,18 @@ def test_sparkline() -> None:
     xs = [float(p.split(",")[0]) for p in points.group(1).split()]
     assert xs == [0, 50, 100]
     assert str(sparkline([])) == ""
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(max_size=40), message=st.text(max_size=60))
+def test_any_host_text_parses_and_shows_as_text(name: str, message: str) -> None:
+    """Whatever a host sends (markup, controls, surrogates), the page parses and shows it as text."""
+    f = finding(
+        "close_wait_leak", Severity.CRITICAL, name, process=name, message=message, evidence=(message,)
+    )
+    page = render_html(scan_of([HostResult(name, "10.0.0.1", Outcome.ERROR, message)], [f]))
+    page.encode("utf-8")  # always encodable
+    root = parse(page)
+    body = text_of(root)
+    assert visible(name) in body and visible(message) in body
+    assert len(list(root.iter("script"))) == 1 and not list(root.iter("img"))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from netdiag.render.terminal import clean, recap, render_text
 from netdiag.results import HostResult, Outcome, Severity
 from tests.reportdata import (
@@ -123,3 +126,18 @@ def test_finding_of_unknown_host_and_missing_fields_renders() -> None:
     f = finding("rule_error", Severity.WARNING, "(fleet)", message="rule x failed: KeyError")
     out = render_text(scan_of([], [f]))
     assert "WARNING rule_error  (fleet)" in out and "rule x failed: KeyError" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=30), message=st.text(max_size=60))
+def test_any_host_text_stays_on_its_line(name: str, message: str) -> None:
+    def report(name: str, message: str) -> str:
+        f = finding(
+            "close_wait_leak", Severity.WARNING, name, process=name, message=message, evidence=(message,)
+        )
+        return render_text(scan_of([HostResult(name, "10.0.0.1", Outcome.ERROR, message)], [f]), verbose=True)
+
+    out = report(name, message)
+    out.encode("utf-8")
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", out)
+    assert len(out.split("\n")) == len(report("plain", "text").split("\n"))  # nothing forged a line

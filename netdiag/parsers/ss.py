@@ -56,7 +56,7 @@ _HEADER_STARTS = frozenset({"Netid", "State", "Recv-Q"})
 _TIMER = re.compile(r"timer:\((\w+),([^,()\s]*),(\d+)\)")
 _TIMER_ANYWHERE = re.compile(r"timer:\([^)]*\)")
 # timer:, uid:, ino: where ss prints them, in that order (users:(...) taken out first).
-_FIELDS = re.compile(r"\s*(?:(timer:\([^)]*\))\s*)?(?:uid:(\d+)\s+)?(?:ino:(\d+))?")
+_FIELDS = re.compile(r" *(timer:\([^)]*\))? *(?:uid:(\d+) )? *(?:ino:(\d+))?")
 _UID = re.compile(r"(?:^|\s)uid:(\d+)")
 _INO = re.compile(r"(?:^|\s)ino:(\d+)")
 # One owner, new ("nginx",pid=8,fd=12) or old ("sshd",1231,3) form. The name is

@@ -23,10 +23,12 @@ STATE_NAMES: tuple[str, ...] = tuple(s.value for s in TcpState)
 SEVERITIES_DESC: tuple[Severity, ...] = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
 
 
-# C0/C1 controls, lone surrogates and Unicode noncharacters: none may reach an output
-# verbatim (they repaint terminals, are parse errors in HTML, cannot be encoded as UTF-8).
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
-_UNPRINTABLE_LINES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# C0/C1 controls, lone surrogates, Unicode noncharacters, line separators and bidi
+# overrides: none may reach an output verbatim (they repaint terminals, are parse
+# errors in HTML, cannot be encoded as UTF-8, or make text read differently than it is).
+_ODD = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+_UNPRINTABLE = re.compile(f"[\x00-\x08\x0b-\x1f{_ODD}]")
+_UNPRINTABLE_LINES = re.compile(f"[\x00-\x1f{_ODD}]")
 
 
 def _escape_char(m: re.Match[str]) -> str:

@@ -13,6 +13,7 @@ import itertools
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 
 from netdiag.model import Endpoint, Snapshot, Socket
@@ -44,8 +45,20 @@ class Culprit:
 
 def addr_key(ep: Endpoint) -> str:
     """The address for comparisons: IPv4-mapped IPv6 unwrapped, so both spellings meet."""
-    ip = ep.ip
-    return ep.address if ip is None else str(ip)
+    return _canonical(ep.address)
+
+
+@lru_cache(maxsize=65536)
+def _canonical(address: str) -> str:
+    # Cached: a host has few distinct addresses but may have a million sockets.
+    ip = Endpoint(address, None).ip
+    return address if ip is None else str(ip)
+
+
+@lru_cache(maxsize=65536)
+def is_loopback(address: str) -> bool:
+    ip = Endpoint(address, None).ip
+    return ip is not None and ip.is_loopback
 
 
 def tuple4(s: Socket) -> tuple[str, int | None, str, int | None]:
@@ -109,15 +122,13 @@ def fd_note(snap: Snapshot, pid: int | None) -> str:
 def local_addresses(snap: Snapshot) -> set[str]:
     """The host's own addresses: those bound by its sockets, plus the address it was reached at."""
     own = {addr_key(s.local) for s in snap.sockets if not s.local.is_wildcard}
-    address = Endpoint(snap.host.address, None)
-    if address.ip is not None:
-        own.add(addr_key(address))
+    if Endpoint(snap.host.address, None).ip is not None:
+        own.add(_canonical(snap.host.address))
     return own
 
 
 def is_local_peer(ep: Endpoint, own: set[str]) -> bool:
-    ip = ep.ip
-    return (ip is not None and ip.is_loopback) or addr_key(ep) in own
+    return is_loopback(ep.address) or addr_key(ep) in own
 
 
 def port_range(snap: Snapshot) -> tuple[tuple[int, int], bool]:

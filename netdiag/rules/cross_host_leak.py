@@ -30,6 +30,7 @@ from netdiag.rules import (
     Culprit,
     addr_key,
     culprit,
+    is_loopback,
     local_addresses,
     most_common,
     process_names,
@@ -59,7 +60,7 @@ class _Pairing:
 
 def _own_addresses(ctx: HostContext) -> set[str]:
     addrs = local_addresses(ctx.latest)
-    return {a for a in addrs if not ((ip := Endpoint(a, None).ip) is not None and ip.is_loopback)}
+    return {a for a in addrs if not is_loopback(a)}
 
 
 def _b_process(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Socket, TcpState
+from netdiag.model import Process, Socket, TcpState
 from netdiag.results import Finding, Severity
 from netdiag.rules import sorted_sockets
 
@@ -32,24 +32,28 @@ class Options:
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
+    near: list[tuple[Process, int, int, int]] = []  # process, fds, soft limit, firing point
+    for p in sorted(snap.processes, key=lambda p: p.pid):
+        if p.fd_count is not None and p.nofile_soft:
+            fire_at = math.ceil(opts.warn_share * p.nofile_soft)
+            if p.fd_count >= fire_at:
+                near.append((p, p.fd_count, p.nofile_soft, fire_at))
+    if not near:
+        return
+    wanted = {p.pid for p, *_ in near}
     by_pid: dict[int, list[Socket]] = {}
     for s in snap.sockets:
-        for pid in {o.pid for o in s.owners if o.pid is not None}:
-            by_pid.setdefault(pid, []).append(s)
-    for p in sorted(snap.processes, key=lambda p: p.pid):
-        if p.fd_count is None or not p.nofile_soft:
-            continue
-        fire_at = math.ceil(opts.warn_share * p.nofile_soft)
-        if p.fd_count < fire_at:
-            continue
-        share = p.fd_count / p.nofile_soft
+        for pid in {o.pid for o in s.owners if o.pid is not None and o.pid in wanted}:
+            by_pid.setdefault(pid, []).append(s)  # a socket shared after fork is in each one's fds
+    for p, fds, soft, fire_at in near:
+        share = fds / soft
         socks = by_pid.get(p.pid, [])
         close_wait = [s for s in socks if s.state is TcpState.CLOSE_WAIT]
         listening = [s for s in socks if s.state is TcpState.LISTEN]
         hard = f", hard {p.nofile_hard}" if p.nofile_hard is not None else ""
         message = (
-            f"{p.name} (pid {p.pid}) has {p.fd_count} open fds, {100 * share:.0f}% of its soft "
-            f"RLIMIT_NOFILE {p.nofile_soft}{hard} (warns at {fire_at}): accept() fails with EMFILE "
+            f"{p.name} (pid {p.pid}) has {fds} open fds, {100 * share:.0f}% of its soft "
+            f"RLIMIT_NOFILE {soft}{hard} (warns at {fire_at}): accept() fails with EMFILE "
             "at the limit"
         )
         if socks:
@@ -63,7 +67,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             process=p.name,
             pid=p.pid,
             local=str(listening[0].local) if listening else None,
-            value=p.fd_count,
+            value=fds,
             threshold=fire_at,
             evidence=sorted_sockets(close_wait) + sorted_sockets(listening),
         )

@@ -1,0 +1,74 @@
+"""The netdiag side of the analysis benchmark, run as its own process so its peak RSS is its own.
+
+``python -m benchmarks.analysis_worker ss FILE``: read an ``ss -tanoe`` listing,
+``parse_ss`` it, wrap the sockets in a snapshot and run every rule.
+``... collection FILE``: the same from a whole ``collect.sh`` output through
+``assemble`` (sections, fd-map owner join, /proc files) instead.
+Prints one JSON line of phase timings; ``--profile OUT`` writes cProfile stats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import time
+from pathlib import Path
+
+from netdiag.collectors.assemble import assemble
+from netdiag.engine import run_rules
+from netdiag.model import Collection, HostInfo, Snapshot
+from netdiag.parsers.ss import parse_ss
+from netdiag.results import HostResult, Outcome
+
+
+def work(mode: str, path: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    text = path.read_text()
+    t1 = time.perf_counter()
+    host = HostInfo(name="big", address="big", collected_at="2024-01-01T00:00:00Z")
+    if mode == "ss":
+        parsed = parse_ss(text)
+        del text
+        snap = Snapshot(host=host, sockets=tuple(parsed.records), collection=Collection(socket_source="ss"))
+        warnings = len(parsed.warnings)
+        del parsed
+    else:
+        snap = assemble(text, host, "2024-01-01T00:00:00Z")
+        del text
+        warnings = len(snap.collection.warnings)
+    t2 = time.perf_counter()
+    findings = run_rules([HostResult(name="big", address="big", outcome=Outcome.OK, samples=(snap,))])
+    t3 = time.perf_counter()
+    errors = sum(1 for f in findings if f.rule == "rule_error")
+    return {
+        "read_s": t1 - t0,
+        "parse_s": t2 - t1,
+        "rules_s": t3 - t2,
+        "sockets": float(len(snap.sockets)),
+        "owned": float(sum(1 for s in snap.sockets if s.owners)),
+        "warnings": float(warnings),
+        "findings": float(len(findings)),
+        "rule_errors": float(errors),
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=("ss", "collection"))
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--profile", type=Path)
+    args = ap.parse_args()
+    if args.profile:
+        prof = cProfile.Profile()
+        result = prof.runcall(work, args.mode, args.file)
+        prof.dump_stats(str(args.profile))
+    else:
+        result = work(args.mode, args.file)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
