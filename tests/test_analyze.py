@@ -8,9 +8,9 @@ from click.testing import CliRunner, Result
 
 from netdiag import ruleconfig
 from netdiag.cli import main
-from netdiag.commands.analyze import load_snapshots
 from netdiag.engine import run_rules
 from netdiag.model import Process, Snapshot
+from netdiag.save import load_saved
 from tests.snapbuild import at, hosts, many, snap
 
 
@@ -39,9 +39,9 @@ def test_saved_samples_give_the_same_findings_as_live(tmp_path, monkeypatch):
     save(d / "b.json", web[1])  # names out of time order: samples are ordered by collection time
     save(d / "a.json", web[0])
     save(tmp_path / "db1.json", db)
-    loaded = load_snapshots([d, tmp_path / "db1.json"])
-    assert [h.name for h in loaded] == ["db1", "web1"] and len(loaded[1].samples) == 2
-    assert run_rules(loaded) == live
+    loaded = {h.name: h for h in load_saved([d, tmp_path / "db1.json"])}
+    assert set(loaded) == {"db1", "web1"} and loaded["web1"].samples == tuple(web)
+    assert run_rules(list(loaded.values())) == live
     r = run(tmp_path, monkeypatch, d, tmp_path / "db1.json")
     assert r.exit_code == 0, r.output
     for f in live:
@@ -70,10 +70,29 @@ def test_bad_inputs_are_clear_errors(tmp_path, monkeypatch):
     (tmp_path / "y.json").write_text('{"schema": "other/1"}', encoding="utf-8")
     (tmp_path / "empty").mkdir()
     for path, expected in [
-        (tmp_path / "x.json", "not JSON"),
-        (tmp_path / "y.json", "not a netdiag snapshot"),
-        (tmp_path / "empty", "no *.json snapshots"),
-        (tmp_path / "missing.json", "cannot read"),
+        (tmp_path / "x.json", "x.json"),
+        (tmp_path / "y.json", "not a readable netdiag snapshot"),
+        (tmp_path / "empty", "no snapshot files"),
+        (tmp_path / "missing.json", "no such file"),
     ]:
         r = run(tmp_path, monkeypatch, path)
         assert r.exit_code == 1 and expected in r.output and str(path) in r.output
+
+
+def test_scan_save_directory_gives_the_scans_findings(tmp_path, monkeypatch):
+    from netdiag.results import ScanResult
+    from netdiag.save import save_scan
+
+    web = hosts(snap(leak(250), at=at(0)), snap(leak(250), at=at(4)))
+    db = hosts(snap(leak(60), host="db1", address="10.0.0.2"))
+    scan = ScanResult(started=at(0), duration_s=4.0, hosts=[web, db], findings=run_rules([web, db]))
+    save_scan(scan, tmp_path / "scan")
+    assert run_rules(load_saved([tmp_path / "scan"])) == scan.findings
+    r = run(tmp_path, monkeypatch, tmp_path / "scan")
+    assert r.exit_code == 0, r.output
+    rows = [
+        line.split()[:3]
+        for line in r.output.splitlines()[2:]
+        if line.split() and line.split()[0] in ("critical", "warning", "info")
+    ]
+    assert rows == [[f.severity.label, f.host, f.rule] for f in scan.findings]

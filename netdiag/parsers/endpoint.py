@@ -92,9 +92,33 @@ def parse_endpoint(text: str) -> Endpoint | None:
     port = _port(port_text)
     if port == -1:
         return None
-    if _CANONICAL_V4.fullmatch(host) is None:
-        host = normalize_address(host)
-    return Endpoint(host, port, scope)
+    return Endpoint(_canonical(host), port, scope)
+
+
+def _canonical(host: str) -> str:
+    """``normalize_address`` without its cost for the common case of a listing's own text.
+
+    ``ss`` prints addresses with inet_ntop, which already gives the canonical
+    form, so a dotted quad is returned as is and IPv6 is round-tripped in C.
+    The forms where glibc and Python differ (IPv4-compatible ``::1.2.3.4``) and
+    anything that is not an address go to ``normalize_address``.
+    """
+    if _CANONICAL_V4.fullmatch(host) is not None:
+        return host
+    if ":" in host:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, host)
+        except OSError:
+            return normalize_address(host)
+        if packed[:12] == _MAPPED_PREFIX:
+            return "::ffff:" + socket.inet_ntop(socket.AF_INET, packed[12:])
+        text = socket.inet_ntop(socket.AF_INET6, packed)
+        if "." not in text:
+            return text
+    return normalize_address(host)
+
+
+_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 
 def unresolved_port(text: str, endpoint: Endpoint) -> bool:
