@@ -60,8 +60,9 @@ def bench(sockets: int, rounds: int, with_jc: bool = True) -> tuple[list[Ratio],
         jc_scale = sockets / jc_lines
         jc_input = _netid_copy(ss_path, jc_lines if jc_lines < sockets else None)
         jc = str(venv / "bin" / "jc")
-        contenders[f"jc --ss ({jc_lines:,} rows)"] = lambda: run_child([jc, "--ss"], stdin=jc_input,
-                                                                       keep_stdout=False)
+        contenders[f"jc --ss ({jc_lines:,} rows)"] = lambda: run_child(
+            [jc, "--ss"], stdin=jc_input, keep_stdout=False
+        )
     series = alternate(contenders, rounds, "analysis")
     nd, col, awk_s = (series[n] for n in list(contenders)[:3])
     out = [
@@ -72,14 +73,36 @@ def bench(sockets: int, rounds: int, with_jc: bool = True) -> tuple[list[Ratio],
     if with_jc:
         jc_s = series[list(contenders)[3]]
         note = f"jc timed on {min(JC_LINES, sockets):,} rows, scaled x{jc_scale:g}" if jc_scale != 1 else ""
-        out.append(ratio("analysis", "jc/netdiag (cpu; >= means netdiag faster)", _scaled(jc_s, jc_scale), nd,
-                         "cpu", at_least=5, note=note))
-        out.append(ratio("analysis", "jc/netdiag (wall)", _scaled(jc_s, jc_scale), nd, "wall", at_least=5,
-                         note=note))
-    out.append(plain("analysis", "netdiag peak RSS MiB (parse_ss+rules)", nd.values("maxrss_mib"),
-                     at_most=MEMORY_TARGET_MIB))
-    out.append(plain("analysis", "netdiag peak RSS MiB (assemble+rules)", col.values("maxrss_mib"),
-                     at_most=MEMORY_TARGET_MIB))
+        out.append(
+            ratio(
+                "analysis",
+                "jc/netdiag (cpu; >= means netdiag faster)",
+                _scaled(jc_s, jc_scale),
+                nd,
+                "cpu",
+                at_least=5,
+                note=note,
+            )
+        )
+        out.append(
+            ratio("analysis", "jc/netdiag (wall)", _scaled(jc_s, jc_scale), nd, "wall", at_least=5, note=note)
+        )
+    out.append(
+        plain(
+            "analysis",
+            "netdiag peak RSS MiB (parse_ss+rules)",
+            nd.values("maxrss_mib"),
+            at_most=MEMORY_TARGET_MIB,
+        )
+    )
+    out.append(
+        plain(
+            "analysis",
+            "netdiag peak RSS MiB (assemble+rules)",
+            col.values("maxrss_mib"),
+            at_most=MEMORY_TARGET_MIB,
+        )
+    )
     details = summary(series, "cpu") + summary(series, "wall")
     for s in (nd, col):
         for phase in ("read_s", "parse_s", "rules_s"):

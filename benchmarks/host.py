@@ -63,8 +63,10 @@ def namespace_host(sockets: int) -> Iterator[str]:
     _ip("netns", "add", ns)
     try:
         _ip("-n", ns, "link", "set", "lo", "up")
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                        "net.ipv4.ip_local_port_range=1024 65535"], check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535"],
+            check=True,
+        )
         t0 = time.monotonic()
         left = pairs
         for k in range(HELPERS):
@@ -72,13 +74,19 @@ def namespace_host(sockets: int) -> Iterator[str]:
             left -= n
             if n <= 0:
                 break
-            helpers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HELPER, str(k), str(n)],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+            helpers.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", ns, sys.executable, "-c", HELPER, str(k), str(n)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            )
         for h in helpers:
             assert h.stdout is not None
             if h.stdout.readline().strip() != b"ready":
                 raise RuntimeError("a socket helper failed to start")
-        log(f"[host] {ns}: {pairs * 2:,} sockets held by {len(helpers)} processes in {time.monotonic() - t0:.1f}s")
+        took = time.monotonic() - t0
+        log(f"[host] {ns}: {pairs * 2:,} sockets held by {len(helpers)} processes in {took:.1f}s")
         yield ns
     finally:
         for h in helpers:
@@ -135,14 +143,27 @@ def bench(sockets: int, rounds: int) -> tuple[list[Ratio], list[str]]:
         ratio("host", "ss -tanp cpu / collect.sh cpu", tanp, nd, "cpu", at_least=4),
         ratio("host", "collect.sh wall / ss -tan wall", nd, tan, "wall"),
         ratio("host", "ss -tanp wall / collect.sh wall", tanp, nd, "wall"),
-        plain("host", "bytes sent / raw ss -tan bytes", [a / b for a, b in zip(out_bytes, raw, strict=True)],
-              at_most=1 / 3, note="as the script prints it" + (" (gzipped)" if compressed else " (not compressed)")),
-        plain("host", "gzip -6 of script output / raw ss -tan (what-if)", [gz / raw[-1]],
-              note="not what is sent today" if not compressed else "already compressed"),
+        plain(
+            "host",
+            "bytes sent / raw ss -tan bytes",
+            [a / b for a, b in zip(out_bytes, raw, strict=True)],
+            at_most=1 / 3,
+            note="as the script prints it" + (" (gzipped)" if compressed else " (not compressed)"),
+        ),
+        plain(
+            "host",
+            "gzip -6 of script output / raw ss -tan (what-if)",
+            [gz / raw[-1]],
+            note="not what is sent today" if not compressed else "already compressed",
+        ),
     ]
-    details = [f"    sockets in namespace: {count:,}", *summary(series, "cpu"), *summary(series, "wall"),
-               f"    script output {out_bytes[-1]:,} B, ss -tan {raw[-1]:,} B, gzip -6 of script output {gz:,} B",
-               "    script output by section: " + ", ".join(f"{k} {v:,} B" for k, v in sections.items())]
+    details = [
+        f"    sockets in namespace: {count:,}",
+        *summary(series, "cpu"),
+        *summary(series, "wall"),
+        f"    script output {out_bytes[-1]:,} B, ss -tan {raw[-1]:,} B, gzip -6 of script output {gz:,} B",
+        "    script output by section: " + ", ".join(f"{k} {v:,} B" for k, v in sections.items()),
+    ]
     details += _step_times(nd)
     return results, details
 

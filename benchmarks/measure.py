@@ -38,7 +38,6 @@ def run_child(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     keep_stdout: bool = True,
-    timeout: float = 3600.0,
 ) -> Run:
     """Run ``argv`` to completion; its rusage comes from ``os.wait4`` (so descendants it reaped count)."""
     stdin_file: IO[bytes] | None = stdin.open("rb") if stdin is not None else None
@@ -46,7 +45,10 @@ def run_child(
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(
-            list(argv), stdin=stdin_file or subprocess.DEVNULL, stdout=out, env=None if env is None else dict(env)
+            list(argv),
+            stdin=stdin_file or subprocess.DEVNULL,
+            stdout=out,
+            env=None if env is None else dict(env),
         )
         data = b""
         if keep_stdout:
@@ -60,8 +62,7 @@ def run_child(
             stdin_file.close()
     if check and proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {' '.join(argv)[:200]}")
-    del timeout
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, data)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, data, {"rc": proc.returncode})
 
 
 @dataclass(slots=True)
@@ -72,7 +73,9 @@ class Series:
     runs: list[Run] = field(default_factory=list)
 
     def values(self, what: str) -> list[float]:
-        return [getattr(r, what) if what in ("wall", "cpu", "maxrss_mib") else r.extra[what] for r in self.runs]
+        return [
+            getattr(r, what) if what in ("wall", "cpu", "maxrss_mib") else r.extra[what] for r in self.runs
+        ]
 
 
 Contender = Callable[[], Run]
@@ -87,8 +90,10 @@ def alternate(contenders: Mapping[str, Contender], rounds: int, label: str) -> d
         for name in order:
             run = contenders[name]()
             series[name].runs.append(run)
-            log(f"[{label}] round {r + 1}/{rounds} {name}: wall {run.wall:.3f}s cpu {run.cpu:.3f}s "
-                f"rss {run.maxrss_mib:.0f}MiB")
+            log(
+                f"[{label}] round {r + 1}/{rounds} {name}: wall {run.wall:.3f}s cpu {run.cpu:.3f}s "
+                f"rss {run.maxrss_mib:.0f}MiB"
+            )
     return series
 
 
@@ -142,8 +147,15 @@ def ratio(
     return Ratio(benchmark, label, values, "", None, note)
 
 
-def plain(benchmark: str, label: str, values: Sequence[float], *, at_most: float | None = None,
-          at_least: float | None = None, note: str = "") -> Ratio:
+def plain(
+    benchmark: str,
+    label: str,
+    values: Sequence[float],
+    *,
+    at_most: float | None = None,
+    at_least: float | None = None,
+    note: str = "",
+) -> Ratio:
     """A summarised measure that is not a ratio of two series (peak memory, a size, a deadline)."""
     med = statistics.median(values)
     if at_most is not None:
@@ -158,6 +170,8 @@ def summary(series: Mapping[str, Series], what: str = "wall") -> list[str]:
     lines = []
     for s in series.values():
         v = s.values(what)
-        lines.append(f"    {s.name:<40} {what:<5} median {statistics.median(v):9.3f}  min {min(v):9.3f}  "
-                     f"max {max(v):9.3f}")
+        lines.append(
+            f"    {s.name:<40} {what:<5} median {statistics.median(v):9.3f}  min {min(v):9.3f}  "
+            f"max {max(v):9.3f}"
+        )
     return lines

@@ -8,6 +8,7 @@ evidence bounded per finding and collapsed (inside closed ``<details>``).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -28,8 +29,11 @@ def _render(hosts: int, findings: int) -> Run:
 def bench(rounds: int, scale: float = 1.0) -> tuple[list[Ratio], list[str]]:
     sizes = [(int(h * scale), int(f * scale)) for h, f in SIZES]
     names = [f"{h} hosts/{f} findings" for h, f in sizes]
-    series = alternate({n: (lambda h=h, f=f: _render(h, f)) for n, (h, f) in zip(names, sizes, strict=True)},
-                       rounds, "report")
+    series = alternate(
+        {n: functools.partial(_render, h, f) for n, (h, f) in zip(names, sizes, strict=True)},
+        rounds,
+        "report",
+    )
     small, big = series[names[0]], series[names[1]]
     out = [
         ratio("report", "render cpu, 2x input / 1x input", big, small, "cpu", at_most=LINEAR_SLACK),
@@ -39,10 +43,23 @@ def bench(rounds: int, scale: float = 1.0) -> tuple[list[Ratio], list[str]]:
     for s, (_, f) in zip((small, big), sizes, strict=True):
         r = s.runs[0].extra
         out.append(plain("report", f"MB for {s.name}", [x.extra["bytes"] / 1e6 for x in s.runs]))
-        out.append(plain("report", f"max evidence lines/finding ({s.name})", [r["max_evidence_lines"]],
-                         at_most=26, note="25 shown + 1 'N more' line; generated 40 per finding"))
-        out.append(plain("report", f"evidence blocks not collapsed ({s.name})",
-                         [r["details"] - r["collapsed"]], at_most=0))
+        out.append(
+            plain(
+                "report",
+                f"max evidence lines/finding ({s.name})",
+                [r["max_evidence_lines"]],
+                at_most=26,
+                note="25 shown + 1 'N more' line; generated 40 per finding",
+            )
+        )
+        out.append(
+            plain(
+                "report",
+                f"evidence blocks not collapsed ({s.name})",
+                [r["details"] - r["collapsed"]],
+                at_most=0,
+            )
+        )
         out.append(plain("report", f"render cpu s ({s.name})", s.values("cpu")))
         out.append(plain("report", f"peak RSS MiB ({s.name})", s.values("maxrss_mib")))
         del f

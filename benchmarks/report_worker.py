@@ -23,20 +23,39 @@ EVIDENCE_PER_FINDING = 40  # more than any bound, so the bound shows
 
 
 def _snapshot(i: int) -> Snapshot:
-    host = HostInfo(f"web{i:05d}", f"198.18.{i // 250}.{i % 250 + 1}", hostname=f"web{i:05d}",
-                    kernel="6.1.0", collected_at="2024-01-01T00:00:00Z")
+    host = HostInfo(
+        f"web{i:05d}",
+        f"198.18.{i // 250}.{i % 250 + 1}",
+        hostname=f"web{i:05d}",
+        kernel="6.1.0",
+        collected_at="2024-01-01T00:00:00Z",
+    )
     states = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.TIME_WAIT, TcpState.LISTEN)
     sockets = tuple(
-        Socket(states[k % 4], k % 7, 128 if k % 4 == 3 else 0, Endpoint("10.0.0.1", 8000 + k % 20),
-               Endpoint("10.1.2.3", 40000 + k), Timer("keepalive", 60.0, 0))
+        Socket(
+            states[k % 4],
+            k % 7,
+            128 if k % 4 == 3 else 0,
+            Endpoint("10.0.0.1", 8000 + k % 20),
+            Endpoint("10.1.2.3", 40000 + k),
+            Timer("keepalive", 60.0, 0),
+        )
         for k in range(40)
     )
     return Snapshot(host=host, sockets=sockets, collection=Collection(socket_source="ss"))
 
 
 def build(hosts: int, findings: int) -> ScanResult:
-    results = [HostResult(f"web{i:05d}", f"198.18.{i // 250}.{i % 250 + 1}", Outcome.OK,
-                          samples=(_snapshot(i),), seconds=0.5) for i in range(hosts)]
+    results = [
+        HostResult(
+            f"web{i:05d}",
+            f"198.18.{i // 250}.{i % 250 + 1}",
+            Outcome.OK,
+            samples=(_snapshot(i),),
+            seconds=0.5,
+        )
+        for i in range(hosts)
+    ]
     out = []
     per_host = max(1, findings // hosts)
     for n in range(findings):
@@ -46,14 +65,23 @@ def build(hosts: int, findings: int) -> ScanResult:
             f'users:(("java",pid={1000 + n},fd={k}))'
             for k in range(EVIDENCE_PER_FINDING)
         )
-        out.append(Finding(
-            rule=RULES[n % len(RULES)], severity=Severity(1 + n % 3), host=f"web{h:05d}",
-            message=f"java (pid {1000 + n}) holds {200 + n % 1000} CLOSE_WAIT sockets <on :{8000 + n % 50}>",
-            explanation="The peer closed; the application never called close().",
-            remedy="Fix the leak; restart the process to release the sockets.",
-            process="java", pid=1000 + n, local=f"10.0.0.1:{8000 + n % 50}", value=float(200 + n % 1000),
-            threshold=100.0, evidence=evidence, evidence_total=200 + n % 1000,
-        ))
+        out.append(
+            Finding(
+                rule=RULES[n % len(RULES)],
+                severity=Severity(1 + n % 3),
+                host=f"web{h:05d}",
+                message=f"java (pid {1000 + n}) holds {200 + n % 1000} <CLOSE_WAIT> on :{8000 + n % 50}",
+                explanation="The peer closed; the application never called close().",
+                remedy="Fix the leak; restart the process to release the sockets.",
+                process="java",
+                pid=1000 + n,
+                local=f"10.0.0.1:{8000 + n % 50}",
+                value=float(200 + n % 1000),
+                threshold=100.0,
+                evidence=evidence,
+                evidence_total=200 + n % 1000,
+            )
+        )
     return ScanResult(started="2024-01-01T00:00:00Z", duration_s=12.0, hosts=results, findings=out)
 
 
@@ -67,16 +95,20 @@ def main() -> None:
     blocks = re.findall(r'<pre class="evidence">(.*?)</pre>', html, re.S)
     lines = [b.count("\n") + 1 for b in blocks]
     whys = re.findall(r"<details class=\"why\"( open)?>", html)
-    print(json.dumps({
-        "render_s": t1 - t0,
-        "render_cpu_s": c1 - c0,
-        "bytes": float(len(html.encode("utf-8"))),
-        "evidence_blocks": float(len(blocks)),
-        "max_evidence_lines": float(max(lines, default=0)),
-        "collapsed": float(sum(1 for w in whys if not w)),
-        "details": float(len(whys)),
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-    }))
+    print(
+        json.dumps(
+            {
+                "render_s": t1 - t0,
+                "render_cpu_s": c1 - c0,
+                "bytes": float(len(html.encode("utf-8"))),
+                "evidence_blocks": float(len(blocks)),
+                "max_evidence_lines": float(max(lines, default=0)),
+                "collapsed": float(sum(1 for w in whys if not w)),
+                "details": float(len(whys)),
+                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import shlex
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from benchmarks.baselines import cache_dir
 from benchmarks.measure import Ratio
@@ -28,31 +29,38 @@ def _machine() -> str:
     load = os.getloadavg()
     mem = ""
     try:
-        with open("/proc/meminfo") as f:
+        with Path("/proc/meminfo").open() as f:
             mem = f.readline().split()[1]
         mem = f", {int(mem) // 1024} MiB RAM"
     except (OSError, ValueError, IndexError):
         pass
     cpu = platform.processor() or platform.machine()
     try:
-        with open("/proc/cpuinfo") as f:
+        with Path("/proc/cpuinfo").open() as f:
             for line in f:
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
                     break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load avg at start {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load avg at start {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("which", nargs="*", help="benchmarks to run (default: all)")
     ap.add_argument("--rounds", type=int, help="rounds per benchmark (default 5, --quick 2)")
-    ap.add_argument("--quick", action="store_true",
-                    help="a first pass: smaller inputs (200k sockets, 40k-socket host, 10 hosts), 2 rounds")
-    ap.add_argument("--sockets", type=int, help="analysis: sockets in the generated listing (default 1,000,000)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first pass: smaller inputs (200k sockets, 40k-socket host, 10 hosts), 2 rounds",
+    )
+    ap.add_argument(
+        "--sockets", type=int, help="analysis: sockets in the generated listing (default 1,000,000)"
+    )
     ap.add_argument("--host-sockets", type=int, help="host: TCP sockets in the namespace (default 200,000)")
     ap.add_argument("--hosts", type=int, help="fleet: namespace hosts (default 40)")
     ap.add_argument("--no-jc", action="store_true", help="analysis: skip the jc baseline")
@@ -90,12 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from benchmarks import fleet
 
-            r, d = fleet.bench(args.hosts or (10 if args.quick else 40), rounds, with_ansible=not args.no_ansible)
+            r, d = fleet.bench(
+                args.hosts or (10 if args.quick else 40), rounds, with_ansible=not args.no_ansible
+            )
         results += r
         details += [f"  {name} ({time.monotonic() - b0:.0f} s):", *d]
-    lines = [*header, "", "ratios and measures (per-round values summarised):",
-             *(r.line() for r in results), "", "absolute values:", *details,
-             f"total {time.monotonic() - t0:.0f} s"]
+    lines = [
+        *header,
+        "",
+        "ratios and measures (per-round values summarised):",
+        *(r.line() for r in results),
+        "",
+        "absolute values:",
+        *details,
+        f"total {time.monotonic() - t0:.0f} s",
+    ]
     text = "\n".join(lines)
     print(text)
     (cache_dir() / "last-run.txt").write_text(text + "\n")

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -109,6 +110,7 @@ class Fleet:
     client_pub: str = ""
     known_hosts: Path = Path()
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _init_pids: dict[str, int] = field(default_factory=dict)  # host -> its sshd's pid in the root namespace
     _lock_file: IO[str] | None = None
     _stopped: bool = False
 
@@ -136,16 +138,27 @@ class Fleet:
 
     # -- running things in a host --------------------------------------------
 
+    def prefix(self, host: FleetHost) -> list[str]:
+        """The argv prefix that runs a program *in* ``host``: its network, mount and PID namespaces.
+
+        Pids the program sees (and prints) are the host's own, as in its snapshots. Hosts
+        without sshd (tarpit, closed) have only a network namespace.
+        """
+        init = self._init_pids.get(host.name)
+        if init is None:
+            return ["ip", "netns", "exec", host.netns]
+        return ["nsenter", "-t", str(init), "--net", "--mount", "--pid", "--"]
+
     def exec(self, host: FleetHost, argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[Any]:
-        """Run a program inside ``host``'s namespace and wait for it."""
+        """Run a program inside ``host`` and wait for it."""
         kw.setdefault("capture_output", True)
         kw.setdefault("timeout", 30)
-        return subprocess.run(["ip", "netns", "exec", host.netns, *argv], check=False, **kw)
+        return subprocess.run([*self.prefix(host), *argv], check=False, **kw)
 
     def spawn(self, host: FleetHost, argv: Sequence[str], **kw: Any) -> subprocess.Popen[bytes]:
-        """Start a helper program inside ``host``'s namespace; it is killed at teardown."""
+        """Start a helper program inside ``host``; it is killed at teardown."""
         kw.setdefault("stdin", subprocess.DEVNULL)
-        proc: subprocess.Popen[bytes] = subprocess.Popen(["ip", "netns", "exec", host.netns, *argv], **kw)
+        proc: subprocess.Popen[bytes] = subprocess.Popen([*self.prefix(host), *argv], **kw)
         self._procs.append(proc)
         return proc
 
@@ -300,13 +313,19 @@ class Fleet:
                 if tarpit.stdout.readline().strip() != b"ready":
                     raise FleetError("tarpit helper did not start")
                 continue
-            argv = [SSHD, "-D", "-f", str(host.dir / "sshd_config"), "-E", str(host.log)]
+            # Each sshd is PID 1 of its own PID namespace (the host sees its own processes only,
+            # with its own /proc) and has its own mount namespace, where files are covered by
+            # /dev/null (not a regular file: `command -v` and `[ -x ]` fail on it, it reads
+            # empty): the controller's shell start-up files (bash runs ~/.bashrc for sshd
+            # sessions, here a pyenv init of 100 processes), so a host is a plain server; on
+            # "noss", ss.
+            hide = [str(Path(f"{home}/.bashrc")) for home in _homes() if Path(f"{home}/.bashrc").is_file()]
             if name == "noss":
-                # Its own mount namespace with every `ss` binary covered by /dev/null
-                # (not a regular file: `command -v ss` and `[ -x ]` both fail).
-                hide = " && ".join(f"mount --bind /dev/null {p}" for p in _ss_paths())
-                argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{hide} && exec "$0" "$@"']
-                argv += [SSHD, "-D", "-f", str(host.dir / "sshd_config"), "-E", str(host.log)]
+                hide += _ss_paths()
+            mounts = "".join(f"mount --bind /dev/null {p} && " for p in hide)
+            argv = ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"]
+            argv += ["sh", "-c", f'{mounts}exec "$0" "$@"']
+            argv += [SSHD, "-D", "-f", str(host.dir / "sshd_config"), "-E", str(host.log)]
             waiting.append((host, self.spawn(host, argv, stderr=subprocess.PIPE)))
         deadline = time.monotonic() + 20
         for host, proc in waiting:
@@ -317,6 +336,7 @@ class Fleet:
                 if time.monotonic() > deadline:
                     raise FleetError(f"sshd for {host.name} did not start: {_read(host.log)}")
                 time.sleep(0.02)
+            self._init_pids[host.name] = _child_of(proc.pid)
 
 
 def _sshd_config(host: FleetHost, authorized_keys: Path, force_command: str) -> str:
@@ -375,6 +395,23 @@ def _ss_paths() -> list[str]:
     if not found:
         raise FleetError("no ss binary to hide")
     return sorted(found)
+
+
+def _child_of(pid: int) -> int:
+    """The one child of ``pid`` (unshare --fork's child: the host's PID 1)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    if len(children) != 1:
+        raise FleetError(f"expected one child of unshare {pid}, found {children}")
+    return int(children[0])
+
+
+def _homes() -> list[str]:
+    """Home directories of the users the fleet logs in as."""
+    homes = {"/root"}
+    for user in (USER, NOSUDO_USER):
+        with contextlib.suppress(KeyError):
+            homes.add(pwd.getpwnam(user).pw_dir)
+    return sorted(homes)
 
 
 def _read(path: Path) -> str:

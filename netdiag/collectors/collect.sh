@@ -4,7 +4,8 @@
 #   sh -s -- [--sockets=auto|ss|netstat|proc] < collect.sh
 #
 # The same bytes run locally and over SSH. POSIX sh only (dash, busybox ash,
-# bash); tools are found on PATH: cat grep awk ls xargs head id date, and ss
+# bash); tools are found on PATH: cat grep awk ls xargs head id date (uname
+# only where /proc/sys/kernel is unreadable), and ss
 # or netstat when present. It is built to be light on a sick host: a fixed
 # number of commands however many sockets or processes there are, no `ss -p`
 # / `netstat -p`, socket owners found by one `ls -l` pass over

@@ -66,6 +66,11 @@ def parse_endpoint(text: str) -> Endpoint | None:
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text:
         return None
+    port = _port(port_text)
+    if port == -1:
+        return None
+    if _CANONICAL_V4.fullmatch(host) is not None:  # the bulk of all endpoints
+        return Endpoint(host, port)
     scope: str | None = None
     if host[0] == "[":
         close = host.find("]")
@@ -88,9 +93,6 @@ def parse_endpoint(text: str) -> Endpoint | None:
     if not host or not _HOST_CHARS.issuperset(host):
         return None
     if scope is not None and not _SCOPE_CHARS.issuperset(scope):
-        return None
-    port = _port(port_text)
-    if port == -1:
         return None
     return Endpoint(_canonical(host), port, scope)
 
@@ -128,11 +130,11 @@ def unresolved_port(text: str, endpoint: Endpoint) -> bool:
 
 def _port(text: str) -> int | None:
     """A port: None for ``*`` or an unknown service name, -1 for text that is no port."""
-    if text == "*":
-        return None
     if text.isdigit() and text.isascii():
         value = int(text)
         return value if value <= 65535 else -1
+    if text == "*":
+        return None
     if not _SERVICE_CHARS.issuperset(text) or text[0] in ".-_+/":
         return -1
     return _service_port(text)

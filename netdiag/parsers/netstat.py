@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
-from netdiag.parsers import Parsed
+from netdiag.parsers import Parsed, gc_paused
 from netdiag.parsers.endpoint import parse_endpoint, unresolved_port
 
 SOURCE = "netstat"
@@ -60,6 +60,11 @@ class _Layout:
 
 def parse_netstat(text: str) -> Parsed[Socket]:
     """Read a net-tools ``netstat`` listing; TCP rows become sockets, every other line is accounted for."""
+    with gc_paused():
+        return _parse(text)
+
+
+def _parse(text: str) -> Parsed[Socket]:
     out: Parsed[Socket] = Parsed()
     section = ""  # "" before any title, then inet | other | foreign
     layout: _Layout | None = None  # the inet header's columns, once read

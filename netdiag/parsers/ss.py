@@ -38,8 +38,8 @@ from dataclasses import replace
 from functools import lru_cache
 
 from netdiag.model import Owner, Socket, TcpState, Timer
-from netdiag.parsers import Parsed
-from netdiag.parsers.endpoint import parse_endpoint, unresolved_port
+from netdiag.parsers import Parsed, gc_paused
+from netdiag.parsers.endpoint import parse_endpoint
 
 SOURCE = "ss"
 
@@ -105,6 +105,11 @@ def parse_owners(text: str, start: int) -> tuple[tuple[Owner, ...], int] | None:
 
 def parse_ss(text: str) -> Parsed[Socket]:
     """Read an ``ss`` listing; TCP rows become sockets, every other line is accounted for."""
+    with gc_paused():
+        return _parse(text)
+
+
+def _parse(text: str) -> Parsed[Socket]:
     out: Parsed[Socket] = Parsed()
     records = out.records
     states: dict[str, TcpState | None] = {}
@@ -193,7 +198,7 @@ def _row(state: TcpState, f: list[str]) -> tuple[Socket, str | None] | str:
     if peer is None:
         return f"unreadable peer address {f[4]!r}"
     problem = None
-    if unresolved_port(f[3], local) or unresolved_port(f[4], peer):
+    if (local.port is None and f[3][-1] != "*") or (peer.port is None and f[4][-1] != "*"):
         problem = f"unknown service name in {f[3]!r} or {f[4]!r}: port left empty"
     if len(f) < 6:
         return Socket(state, recv_q, send_q, local, peer), problem
