@@ -36,6 +36,7 @@ writers serialise instead of failing half-way. The schema version is
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import sqlite3
@@ -501,6 +502,36 @@ def resolve_history_path(
             raise click.UsageError("--history and --no-history contradict each other")
         return None
     return history_path or default_history_path(environ)
+
+
+#: Keys of the config file's ``[history]`` section (next to ``[rule:...]`` and ``[smtp]``).
+HISTORY_SECTION_KEYS = ("enabled", "path", "keep_days", "lock_wait")
+
+
+def read_history_section(paths: Iterable[Path]) -> dict[str, str]:
+    """The ``[history]`` section of the config files, later files winning key by key.
+
+    An unknown key is an error naming the file: a misspelt ``keep_days`` silently
+    ignored would keep (or drop) months of history nobody asked for.
+    """
+    merged: dict[str, str] = {}
+    for path in paths:
+        parser = configparser.ConfigParser(
+            inline_comment_prefixes=("#", ";"), interpolation=None, default_section="\0none"
+        )
+        try:
+            with path.open(encoding="utf-8") as f:
+                parser.read_file(f)
+        except (OSError, UnicodeDecodeError, configparser.Error) as e:
+            raise HistoryError(f"cannot read config file {path}: {e}") from None
+        if not parser.has_section("history"):
+            continue
+        for key, value in parser.items("history"):
+            if key not in HISTORY_SECTION_KEYS:
+                known = ", ".join(HISTORY_SECTION_KEYS)
+                raise HistoryError(f"{path}: [history] has no setting {key!r} (its settings: {known})")
+            merged[key] = value.strip()
+    return merged
 
 
 def iter_rows(

@@ -25,7 +25,10 @@ from netdiag.results import HostResult, Outcome, ScanResult
 from netdiag.scan import judge
 
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "netdiag.scan/1"
+MANIFEST_SCHEMA = "netdiag.saved/1"
+# The JSON *report*'s schema (netdiag.render.jsonout.SCAN_SCHEMA, spelt here so saving
+# does not import rendering): recognised only to say that a report is not a save.
+REPORT_SCHEMA = "netdiag.scan/1"
 HOSTS_DIR = "hosts"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -96,6 +99,7 @@ def load_saved(paths: Sequence[str | Path]) -> list[HostResult]:
             results.extend(_load_manifest(path))
         elif path.is_file():
             data = _read_json(path)
+            _refuse_report(path, data)
             if data.get("schema") == MANIFEST_SCHEMA:
                 results.extend(_load_manifest(path, data))
             else:
@@ -110,8 +114,18 @@ def load_saved(paths: Sequence[str | Path]) -> list[HostResult]:
     return results
 
 
+def _refuse_report(path: Path, data: dict[str, Any]) -> None:
+    """A JSON report holds findings and counts, not the sockets the rules need: say so plainly."""
+    if data.get("schema") == REPORT_SCHEMA:
+        raise SavedError(
+            f"{path}: this is a JSON report ({REPORT_SCHEMA}), not saved snapshots; "
+            "give the directory of `netdiag scan --save DIR` or files of `netdiag collect -o FILE`"
+        )
+
+
 def _load_manifest(path: Path, data: dict[str, Any] | None = None) -> list[HostResult]:
     data = _read_json(path) if data is None else data
+    _refuse_report(path, data)
     if data.get("schema") != MANIFEST_SCHEMA:
         raise SavedError(f"{path}: not a netdiag scan manifest (schema {data.get('schema')!r})")
     results = []
@@ -142,6 +156,7 @@ def _add_loose(loose: dict[str, list[Snapshot]], path: Path, data: dict[str, Any
 
 def _read_snapshot(path: Path, data: dict[str, Any] | None = None) -> Snapshot:
     data = _read_json(path) if data is None else data
+    _refuse_report(path, data)
     try:
         return Snapshot.from_dict(data)
     except (KeyError, TypeError, ValueError) as e:

@@ -1,12 +1,13 @@
 """The incidents of DOMAIN.md on real sockets, scanned over SSH, each giving exactly its findings.
 
 Nine hosts of the session fleet (tests/nsfleet.py) each carry one incident, made by the
-programs of tests/incidents.py inside the host's network namespace; a tenth, never
+programs of tests/incidents.py run inside the host (its network, mount and PID
+namespaces, so the pids they print are those the snapshots show); a tenth, never
 scanned, plays the remote proxy for two of them. One ``netdiag`` scan with two samples
 reads them all through sshd, exactly as ``netdiag scan --samples 2 --save DIR`` does; the
 rules run over it, and every test checks one host: the rule ids, severities, processes
-and ports of its findings above info, and nothing else. The last tests run
-``netdiag analyze`` on the saved scan and demand the very same findings.
+and ports of its findings above info, and nothing else. The last test runs
+``netdiag analyze`` on the saved scan and demands the very same findings.
 
 With two samples the leaked sockets are seen twice with the same 4-tuples, so each leak
 rule escalates to critical as its documentation says ("persist across samples").

@@ -12,7 +12,8 @@ Fires at ``threshold`` sockets in one group, as a warning. Critical when:
 - at least ``persist_share`` of the sockets were already there, same 4-tuple, in
   the first sample (``--samples``): sockets that survive between samples are leaked;
 - the count grew by ``growth_min`` or more across the samples without ever falling,
-  or across the last ``history_scans`` recorded scans (history).
+  or across the last ``history_scans`` recorded scans (history). Below the
+  threshold, growth across the recorded scans is ``close_wait_growth``'s finding.
 
 The message tells Recv-Q 0 (the application read end-of-file and forgot close())
 from Recv-Q 1 (it never even read end-of-file: it stopped reading the socket), and
