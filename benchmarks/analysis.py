@@ -41,11 +41,13 @@ def _worker(mode: str, path: Path) -> Run:
 
     run = run_child([sys.executable, "-m", "benchmarks.analysis_worker", mode, str(path)])
     phases = json.loads(run.stdout)
-    return Run(run.wall, run.cpu, run.maxrss_mib, b"", phases)
+    return Run(run.wall, run.cpu, phases["maxrss_mib"], b"", phases)
 
 
 def bench(sockets: int, rounds: int, with_jc: bool = True) -> tuple[list[Ratio], list[str]]:
     log(f"[analysis] generating/reading the cached {sockets:,}-socket listing")
+    # generated in a child: this process must stay small (see measure.run_child on maxrss)
+    run_child([sys.executable, "-c", f"from benchmarks.gen import cached_inputs; cached_inputs({sockets})"])
     ss_path, col_path = gen.cached_inputs(sockets)
     awk = "awk"
     contenders = {

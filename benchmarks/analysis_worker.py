@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import resource
 import time
 from pathlib import Path
 
+from benchmarks.measure import peak_rss_mib
 from netdiag.collectors.assemble import assemble
 from netdiag.engine import run_rules
 from netdiag.model import Collection, HostInfo, Snapshot
@@ -51,7 +51,7 @@ def work(mode: str, path: Path) -> dict[str, float]:
         "warnings": float(warnings),
         "findings": float(len(findings)),
         "rule_errors": float(errors),
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "maxrss_mib": peak_rss_mib(),
     }
 
 

@@ -39,7 +39,12 @@ def run_child(
     check: bool = True,
     keep_stdout: bool = True,
 ) -> Run:
-    """Run ``argv`` to completion; its rusage comes from ``os.wait4`` (so descendants it reaped count)."""
+    """Run ``argv`` to completion; its rusage comes from ``os.wait4`` (so descendants it reaped count).
+
+    ``maxrss_mib`` is the kernel's ``ru_maxrss``, which a child inherits from this
+    process's RSS at exec time: keep the parent small, or have the child report
+    its own ``peak_rss_mib()``.
+    """
     stdin_file: IO[bytes] | None = stdin.open("rb") if stdin is not None else None
     out = subprocess.PIPE if keep_stdout else subprocess.DEVNULL
     start = time.perf_counter()
@@ -63,6 +68,20 @@ def run_child(
     if check and proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {' '.join(argv)[:200]}")
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, data, {"rc": proc.returncode})
+
+
+def peak_rss_mib() -> float:
+    """This process's own RSS high-water mark (``VmHWM``), in MiB.
+
+    Not ``ru_maxrss``: after a vfork+exec that one starts at the parent's RSS
+    (the kernel keeps the old mm's high-water mark), so a child of a big parent
+    would be charged the parent's memory.
+    """
+    with Path("/proc/self/status").open() as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
 @dataclass(slots=True)

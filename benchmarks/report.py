@@ -23,7 +23,7 @@ def _render(hosts: int, findings: int) -> Run:
     out = cache_dir() / f"report-{hosts}-{findings}.html"
     run = run_child([sys.executable, "-m", "benchmarks.report_worker", str(hosts), str(findings), str(out)])
     facts = json.loads(run.stdout)
-    return Run(facts["render_s"], facts["render_cpu_s"], run.maxrss_mib, b"", facts)
+    return Run(facts["render_s"], facts["render_cpu_s"], facts["maxrss_mib"], b"", facts)
 
 
 def bench(rounds: int, scale: float = 1.0) -> tuple[list[Ratio], list[str]]:

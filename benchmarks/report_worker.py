@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.measure import peak_rss_mib
 from netdiag.model import Collection, Endpoint, HostInfo, Snapshot, Socket, TcpState, Timer
 from netdiag.render.html import render_html
 from netdiag.results import Finding, HostResult, Outcome, ScanResult, Severity
@@ -105,7 +105,7 @@ def main() -> None:
                 "max_evidence_lines": float(max(lines, default=0)),
                 "collapsed": float(sum(1 for w in whys if not w)),
                 "details": float(len(whys)),
-                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                "maxrss_mib": peak_rss_mib(),
             }
         )
     )

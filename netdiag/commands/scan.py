@@ -205,7 +205,8 @@ def _positive(section: Mapping[str, str], key: str, default: float, *, zero_ok: 
     except ValueError:
         value = -1.0
     if value < 0 or (value == 0 and not zero_ok):
-        raise click.UsageError(f"[history] {key} must be a {'' if zero_ok else 'positive '}number, not {text!r}")
+        what = "a number, 0 or more" if zero_ok else "a positive number"
+        raise click.UsageError(f"[history] {key} must be {what}, not {text!r}")
     return value
 
 
@@ -228,10 +229,7 @@ def history_plan(
                     return None
             except ValueError as e:
                 raise click.UsageError(f"[history] enabled: {e}") from None
-        if section.get("path"):
-            path = Path(section["path"]).expanduser()
-        else:
-            path = default_history_path()
+        path = Path(section["path"]).expanduser() if section.get("path") else default_history_path()
     if not _given(ctx, "history_keep_days"):
         keep_days = _positive(section, "keep_days", keep_days, zero_ok=False)
     if not _given(ctx, "lock_wait"):
