@@ -9,6 +9,7 @@ tmp_path, an aiosmtpd server with STARTTLS and AUTH on loopback, and netdiag its
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -24,8 +25,9 @@ from click.testing import CliRunner, Result
 
 from netdiag import ruleconfig
 from netdiag.cli import main
-from netdiag.history import History, close_wait_key
-from netdiag.mail import PASSWORD_ENV
+from netdiag.engine import rules_by_id
+from netdiag.history import History, close_wait_key, read_history_section
+from netdiag.mail import PASSWORD_ENV, read_smtp_section, resolve_mail
 from netdiag.rules import close_wait_growth
 from tests.nsfleet import Fleet, FleetHost
 from tests.smtpserver import TEST_PASSWORD, TEST_USER, SmtpServer, running_smtp_server
@@ -135,6 +137,11 @@ def mail_args(server: SmtpServer, *more: object) -> list[str]:
     return [*args, "--smtp-ca-file", str(server.ca_file), *map(str, more)]
 
 
+def fresh(directory: Path) -> Path:
+    directory.mkdir()
+    return directory
+
+
 def part(msg: EmailMessage, subtype: str) -> str:
     body = msg.get_body(preferencelist=(subtype,))
     assert body is not None, f"no text/{subtype} part"
@@ -156,9 +163,14 @@ def test_three_scans_find_growth_below_the_threshold_and_mail_it(setup: Setup) -
 
     counts.append(setup.leaker.leak(STEP))
     html = setup.tmp / "third.html"
-    with running_smtp_server(setup.tmp / "smtp") as server:
+    with running_smtp_server(fresh(setup.tmp / "smtp")) as server:
         third = netdiag(
-            "scan", *common, "--html", html, *mail_args(server, "--mail-json"), env={PASSWORD_ENV: TEST_PASSWORD}
+            "scan",
+            *common,
+            "--html",
+            html,
+            *mail_args(server, "--mail-json"),
+            env={PASSWORD_ENV: TEST_PASSWORD},
         )
         assert server.mailbox.logins == [(TEST_USER, True)]
         msg = server.mailbox.parsed()
@@ -208,7 +220,7 @@ def test_refused_login_is_a_clear_error_and_the_html_is_still_written(setup: Set
     html = setup.tmp / "refused.html"
     wrong = setup.tmp / "wrong-password"
     wrong.write_text("not-the-password\n")
-    with running_smtp_server(setup.tmp / "smtp-refused") as server:
+    with running_smtp_server(fresh(setup.tmp / "smtp-refused")) as server:
         r = netdiag(
             "scan",
             setup.steady.address,
@@ -218,7 +230,9 @@ def test_refused_login_is_a_clear_error_and_the_html_is_still_written(setup: Set
             html,
             *mail_args(server, "--smtp-password-file", wrong),
         )
-        assert server.mailbox.logins == [(TEST_USER, False)] and server.mailbox.messages == []
+        logins = server.mailbox.logins  # smtplib tries each mechanism the server offers
+        assert logins and all(login == (TEST_USER, False) for login in logins)
+        assert server.mailbox.messages == []
     assert r.exit_code == 3, r.output
     assert f"refused the login of '{TEST_USER}'" in r.stderr and "535" in r.stderr
     assert "not-the-password" not in r.stderr + r.stdout
@@ -227,25 +241,67 @@ def test_refused_login_is_a_clear_error_and_the_html_is_still_written(setup: Set
 
 
 @pytest.mark.netns
-def test_smtp_server_down_is_a_clear_error(setup: Setup) -> None:
+def test_smtp_server_down_is_a_clear_error_with_settings_from_the_config_file(setup: Setup) -> None:
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = netdiag(
-        "scan",
-        setup.steady.address,
-        *setup.ssh,
-        "--no-history",
-        "--mail-to",
-        "oncall@example.test",
-        "--mail-from",
-        "netdiag@example.test",
-        "--smtp",
-        f"127.0.0.1:{port}",
+    history = setup.tmp / "from-config.sqlite"
+    config = setup.tmp / "netdiag.cfg"
+    config.write_text(
+        f"""
+[smtp]
+host = 127.0.0.1
+port = {port}
+tls = none
+from = netdiag@example.test
+to = oncall@example.test
+
+[history]
+path = {history}
+keep_days = 30
+"""
     )
+    r = netdiag("scan", setup.steady.address, *setup.ssh, "--config", config)
     assert r.exit_code == 3, r.output
     assert f"Error: the report was not mailed: cannot reach SMTP server 127.0.0.1:{port}" in r.stderr
-    assert "Connection refused" in r.stderr or "connection refused" in r.stderr.lower()
+    assert "refused" in r.stderr.lower()
+    assert setup.steady.address in r.stdout  # the report itself was printed
+    with History.open(history, create=False) as db:
+        assert db.scan_count() == 1 and db.hosts() == [setup.steady.address]
+
+
+def test_bad_settings_are_usage_errors_before_anything_runs(tmp_path: Path) -> None:
+    config = tmp_path / "netdiag.cfg"
+    config.write_text("[history]\nkeep_dayz = 30\n")
+    args = ["scan", "localhost", "--config", config, "--history", tmp_path / "h.sqlite"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 2 and f"{config}: [history] has no setting 'keep_dayz'" in r.output
+    r = CliRunner().invoke(main, ["scan", "localhost", "--no-history", "--mail-to", "a@example.test"])
+    assert r.exit_code == 2 and "no SMTP server" in r.output
+    r = CliRunner().invoke(main, ["scan", "localhost", "--no-history", "--history", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "contradict" in r.output
+    assert not (tmp_path / "h.sqlite").exists()
+
+
+def test_the_readme_config_example_is_what_netdiag_reads(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```ini\n(.*?)```", readme, re.S)
+    config = tmp_path / "netdiag.cfg"
+    config.write_text(example)
+    rules = ruleconfig.load_rule_config([config])
+    leak, grow = rules_by_id()["close_wait_leak"], rules_by_id()["close_wait_growth"]
+    assert rules.options_for(leak).threshold == rules.options_for(grow).below == 80
+    smtp = read_smtp_section(config)
+    (tmp_path / "pw").write_text("x")
+    plan = resolve_mail({}, {**smtp, "password_file": str(tmp_path / "pw")}, environ={})
+    assert plan is not None and plan.settings.server == "mail.example.com:587"
+    assert plan.settings.to == ("oncall@example.com", "team@example.com") and plan.attach_json
+    assert read_history_section([config]) == {
+        "path": "/var/lib/netdiag/history.sqlite",
+        "keep_days": "90",
+        "lock_wait": "300",
+        "enabled": "yes",
+    }
 
 
 # -- two scans at once on one history ----------------------------------------------------------------
@@ -258,7 +314,10 @@ def _race(setup: Setup, history: Path, *extra: str) -> list[subprocess.Completed
         subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    return [subprocess.CompletedProcess(p.args, p.returncode, *p.communicate(timeout=60)) for p in procs]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    return [
+        subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(procs, outputs, strict=True)
+    ]
 
 
 @pytest.mark.netns

@@ -59,7 +59,9 @@ def scanned(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         mp.setenv("XDG_CONFIG_HOME", str(tmp / "xdg"))
         try:
             saved = tmp / "saved"
-            r = netdiag("scan", host.address, fleet["closed"].address, *args, "--save", saved, "--format", "json")
+            r = netdiag(
+                "scan", host.address, fleet["closed"].address, *args, "--save", saved, "--format", "json"
+            )
             yield Scanned(host, leak.pid, saved, r, json.loads(r.stdout), [str(a) for a in args])
         finally:
             leak.stop()

@@ -1,12 +1,12 @@
 # netdiag collection script: prints every TCP-related source of this host as a
 # delimited section (format: ARCHITECTURE.md, "The collection script's output").
 #
-#   sh -s -- [--sockets=auto|ss|netstat|proc] < collect.sh
+#   sh -s -- [--sockets=auto|ss|netstat|proc] [--netns=auto|all|host|NAME] [--gzip] < collect.sh
 #
 # The same bytes run locally and over SSH. POSIX sh only (dash, busybox ash,
 # bash); tools are found on PATH: cat grep awk ls xargs head id date (uname
-# only where /proc/sys/kernel is unreadable), and ss
-# or netstat when present. It is built to be light on a sick host: a fixed
+# only where /proc/sys/kernel is unreadable), and ss or netstat, nsenter and
+# gzip when present. It is built to be light on a sick host: a fixed
 # number of commands however many sockets or processes there are, no `ss -p`
 # / `netstat -p`, socket owners found by one `ls -l` pass over
 # /proc/<pid>/fd, no temporary files, and timing read from /proc/uptime by
@@ -146,23 +146,31 @@ try_sockets() {
 # that refused and vanished processes are counted: a directory of another
 # user's process (not root), or links root may not read either (LSM, ptrace
 # rules), make that pid "denied". One awk emits:
-#   S PID FD INODE   per socket link      P PID FDS SOCKETS   per process holding sockets
-#   E TEXT           per other message    V READABLE DENIED GONE   once, at the end
+#   S PID FD:INODE...        the socket links of a process (one line, or more if a message cut in)
+#   P PID FDS SOCKETS        per process holding sockets: its open fd count
+#   E TEXT                   per other message      V READABLE DENIED GONE   once, at the end
+# The fd map covers every process whatever its network namespace (socket
+# inodes are unique machine-wide), so it serves the namespaces' sockets too.
 FDMAP_AWK='
-function done_pid() { if (pid != "" && ns > 0) print "P", pid, nfd, ns }
+function close_s() { if (open) { printf "\n"; open = 0 } }
+function done_pid() { close_s(); if (pid != "" && ns > 0) print "P", pid, nfd, ns }
 function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "?" }
 /^\/proc\/[0-9]+\/fd:$/ { done_pid(); pid = substr($0, 7, length($0) - 10); nfd = 0; ns = 0; readable++; next }
 /^l[-r][-w]/ {
 	if (pid == "") next
 	nfd++
 	t = $NF
-	if (t ~ /^socket:\[[0-9]+\]$/) { ns++; print "S", pid, $(NF - 2), substr(t, 9, length(t) - 9) }
+	if (t ~ /^socket:\[[0-9]+\]$/) {
+		ns++
+		if (!open) { printf "S %s", pid; open = 1 }
+		printf " %s:%s", $(NF - 2), substr(t, 9, length(t) - 9)
+	}
 	next
 }
 /^ls: .*ermission denied/ { p = pid_of($0); if (!(p in refused)) { refused[p] = 1; denied++ } next }
 /^ls: .*o such file or directory/ { gone++; next }
 /^total [0-9]+$/ || /^$/ || /^c.* \/dev\/null$/ { next }
-{ print "E", $0 }
+{ close_s(); print "E", $0 }
 END { done_pid(); print "V", readable + 0, denied + 0, gone + 0 }
 '
 
@@ -200,11 +208,259 @@ lenient() {
 	return "$r"
 }
 
+# -- network namespaces ---------------------------------------------------------
+#
+# Every distinct network namespace: the `net` links of /proc/<pid>/ns, read in
+# one `ls -l` pass, plus the nsfs mounts that hold one without a process (`ip
+# netns add`), from /proc/self/mountinfo; one awk emits:
+#   N INODE PROCS LOWPID HIGHPID   per namespace processes are in
+#   M INODE MOUNTPOINT             per namespace mount (named ones live under /run/netns)
+#   H INODE                        the script's own namespace: "host"
+#   E TEXT                         per other message      V READABLE DENIED GONE   once
+NSMAP_AWK='
+function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "" }
+/^l/ && $NF ~ /^net:\[[0-9]+\]$/ {
+	p = pid_of($(NF - 2))
+	if (p == "") next
+	i = substr($NF, 6, length($NF) - 6)
+	readable++
+	if (!(i in n)) { n[i] = 0; lo[i] = p; hi[i] = p; order[++k] = i }
+	n[i]++
+	if (p + 0 < lo[i] + 0) lo[i] = p
+	if (p + 0 > hi[i] + 0) hi[i] = p
+	if (p == self) own = i
+	next
+}
+/^ls: .*ermission denied/ { denied++; next }
+/^ls: .*o such file or directory/ { gone++; next }
+/^l.* \/proc\/[0-9]+\/ns\/net$/ { next }
+/ - nsfs / && $4 ~ /^net:\[[0-9]+\]$/ {
+	mp = $5
+	gsub(/\\040/, " ", mp); gsub(/\\011/, "\t", mp); gsub(/\\134/, "\\", mp)
+	print "M", substr($4, 6, length($4) - 6), mp
+	next
+}
+/^[0-9]+ [0-9]+ [0-9]+:[0-9]+ / || /^$/ { next }
+{ print "E", $0 }
+END {
+	for (j = 1; j <= k; j++) { i = order[j]; print "N", i, n[i], lo[i], hi[i] }
+	if (own != "") print "H", own
+	print "V", readable + 0, denied + 0, gone + 0
+}
+'
+
+# Which namespaces to enter, as "INODE PID TARGET" lines (PID "-" for one held
+# only by a mount): every one but the host's, or (want set) those whose inode,
+# mount point, or a process's cgroup, hostname or docker name contains want.
+NSPICK_AWK='
+function add(i, text) { id[i] = id[i] " " text }
+$1 == "H" { host = $2; next }
+$1 == "N" { if (!($2 in pid)) order[++k] = $2; pid[$2] = $4; of[$4] = $2; of[$5] = $2; add($2, $2); next }
+$1 == "M" {
+	mp = substr($0, length($1 $2) + 3)
+	if (!($2 in pid)) { pid[$2] = "-"; target[$2] = mp; order[++k] = $2 }
+	add($2, mp)
+	next
+}
+/^\/var\/lib\/docker\/containers\// {
+	split($0, a, "/"); n = $0; sub(/.*"Name":"\//, "", n); sub(/"$/, "", n); dname[a[6]] = n; next
+}
+match($0, /^\/proc\/[0-9]+\//) {
+	p = substr($0, 7, RLENGTH - 7)
+	if (p in of) add(of[p], $0)
+}
+END {
+	for (j = 1; j <= k; j++) {
+		i = order[j]
+		if (i == host) continue
+		if (want != "") {
+			for (d in dname) if (index(id[i], d)) id[i] = id[i] " " dname[d]
+			if (!index(id[i], want)) continue
+		}
+		print i, pid[i], (pid[i] == "-" ? target[i] : "/proc/" pid[i] "/ns/net")
+	}
+}
+'
+
+# netns_privileged: CAP_SYS_ADMIN in the effective set (what nsenter needs), read without spawning.
+netns_privileged() {
+	while read -r key value; do
+		case $key in
+		CapEff:)
+			case $value in *[!0-9a-fA-F]* | '') return 1 ;; esac
+			[ $((0x$value >> 21 & 1)) -eq 1 ]
+			return
+			;;
+		esac
+	done </proc/self/status
+	return 1
+}
+
+# of_pids PIDS SUFFIX CMD...: like of_owners, over the given pids.
+of_pids() {
+	pids=$1
+	suffix=$2
+	shift 2
+	for p in $pids; do
+		printf '/proc/%s/%s\n' "$p" "$suffix"
+	done | xargs "$@" /dev/null
+}
+
+# capture NAME WHAT CMD...: a step whose body is also kept in $OUT (stderr dropped:
+# these read files of processes that may be gone by now).
+capture() {
+	name=$1
+	what=$2
+	shift 2
+	begin "$name"
+	OUT=$("$@" 2>/dev/null)
+	rc=$?
+	case $rc in 1 | 2 | 123) rc=0 ;; esac
+	[ -z "$OUT" ] || printf '%s\n' "$OUT"
+	finish "$name" "$rc" "$what" ''
+}
+
+# only2 CMD...: `nsenter --net=X grep` over files a namespace may lack (grep's
+# 2 becomes 0) while nsenter's own failure (1) still fails the step.
+only2() {
+	"$@"
+	r=$?
+	[ "$r" -ne 2 ] || return 0
+	return "$r"
+}
+
+proc_tcp_of() {
+	if [ -r "/proc/$1/net/tcp6" ]; then
+		cat "/proc/$1/net/tcp" "/proc/$1/net/tcp6"
+	else
+		cat "/proc/$1/net/tcp"
+	fi
+}
+
+# The sysctls read, in the host's namespace and in each other one.
+SYSCTLS='/proc/sys/net/ipv4/tcp_fin_timeout
+/proc/sys/net/ipv4/ip_local_port_range
+/proc/sys/net/core/somaxconn
+/proc/sys/net/ipv4/tcp_max_syn_backlog
+/proc/sys/net/ipv4/tcp_max_orphans
+/proc/sys/net/ipv4/tcp_abort_on_overflow'
+NS_FILES='/proc/net/netstat /proc/net/snmp /proc/net/sockstat /proc/net/sockstat6'
+
+# netns_one INODE PID TARGET: one namespace's sockets, counters and sysctls, a
+# constant number of commands: `nsenter --net` runs the host's socket tool and
+# one grep; without nsenter (or refused), /proc/PID/net/* shows PID's namespace
+# (no sysctls: /proc/sys/net is the reader's namespace).
+netns_one() {
+	ino=$1
+	pid=$2
+	target=$3
+	entered=
+	if [ -n "$have_nsenter" ]; then
+		case $sockets_done in
+		ss) step "sockets@$ino" "nsenter --net=$target ss -tanoe" nsenter --net="$target" ss -tanoe ;;
+		netstat) step "sockets@$ino" "nsenter --net=$target netstat -tanoeW" nsenter --net="$target" netstat -tanoeW ;;
+		*)
+			if [ "$pid" = - ]; then
+				step "sockets@$ino" "nsenter --net=$target cat /proc/net/tcp /proc/net/tcp6" \
+					nsenter --net="$target" cat /proc/net/tcp /proc/net/tcp6
+			else
+				step "sockets@$ino" "cat /proc/$pid/net/tcp /proc/$pid/net/tcp6" proc_tcp_of "$pid"
+			fi
+			;;
+		esac
+		[ "$rc" -ne 0 ] || entered=1
+	fi
+	if [ -z "$entered" ] && [ "$pid" != - ]; then
+		step "sockets@$ino" "cat /proc/$pid/net/tcp /proc/$pid/net/tcp6" proc_tcp_of "$pid"
+		step "nsnet@$ino" "grep -H '' /proc/$pid/net/{netstat,snmp,sockstat,sockstat6}" \
+			lenient grep -H '' "/proc/$pid/net/netstat" "/proc/$pid/net/snmp" \
+			"/proc/$pid/net/sockstat" "/proc/$pid/net/sockstat6"
+	elif [ -n "$entered" ]; then
+		# shellcheck disable=SC2086 # NS_FILES and SYSCTLS are word lists
+		step "nsnet@$ino" "nsenter --net=$target grep -H '' /proc/sys/net/... /proc/net/..." \
+			only2 nsenter --net="$target" grep -H '' $SYSCTLS $NS_FILES
+	fi
+}
+
+# namespaces MODE: find them, read their labels' evidence, enter each chosen one.
+namespaces() {
+	begin netns
+	NSMAP=$({ printf '%s\n' /proc/[0-9]*/ns/net | xargs ls -l 2>&1 |
+		awk -v self="$$" "$NSMAP_AWK" - /proc/self/mountinfo; } 2>&1)
+	rc=$?
+	[ -z "$NSMAP" ] || printf '%s\n' "$NSMAP"
+	if [ "$1" = denied ]; then
+		finish netns "$rc" 'ls -l /proc/[0-9]*/ns/net; /proc/self/mountinfo | awk' \
+			'not entered: no CAP_SYS_ADMIN (run as root, or --become, to read every namespace)'
+		return 0
+	fi
+	finish netns "$rc" 'ls -l /proc/[0-9]*/ns/net; /proc/self/mountinfo | awk' ''
+	# two pids per namespace: the lowest (a container's init, a pod's pause) and the highest
+	NSPIDS=$(printf '%s\n' "$NSMAP" | awk '$1 == "H" { h = $2 } $1 == "N" { i[++k] = $2; lo[k] = $4; hi[k] = $5 }
+		END { for (j = 1; j <= k; j++) if (i[j] != h) { print lo[j]; if (hi[j] != lo[j]) print hi[j] } }' 2>/dev/null)
+	NSCG=
+	NSHOST=
+	NSDOCKER=
+	if [ -n "$NSPIDS" ]; then
+		capture nscgroup "grep -H '^0::|:memory:|:name=systemd:' /proc/<pids>/cgroup" \
+			of_pids "$NSPIDS" cgroup grep -H -e '^0::' -e ':memory:' -e ':name=systemd:'
+		NSCG=$OUT
+		capture nshostname "grep -H '' /proc/<pids>/root/etc/hostname" \
+			of_pids "$NSPIDS" root/etc/hostname grep -H ''
+		NSHOST=$OUT
+		case $NSCG in
+		*docker*)
+			if [ -r /var/lib/docker/containers ]; then
+				capture nsdocker "grep -o '\"Name\":\"/[^\"]*\"' /var/lib/docker/containers/*/config.v2.json" \
+					docker_names
+				NSDOCKER=$OUT
+			fi
+			;;
+		esac
+	fi
+	want=
+	[ "$1" != name ] || want=$2
+	case $want in *:*) want=${want#*:} ;; esac
+	NSLIST=$(printf '%s\n' "$NSMAP" "$NSCG" "$NSHOST" "$NSDOCKER" | awk -v want="$want" "$NSPICK_AWK" 2>/dev/null)
+	[ -n "$NSLIST" ] || return 0
+	have_nsenter=
+	! command -v nsenter >/dev/null 2>&1 || have_nsenter=1
+	saved_ifs=$IFS
+	IFS=$NL
+	set -f
+	for line in $NSLIST; do
+		IFS=' '
+		# shellcheck disable=SC2086 # "INODE PID TARGET", the target may hold spaces
+		set -- $line
+		IFS=$saved_ifs
+		ino=$1
+		pid=$2
+		shift 2
+		netns_one "$ino" "$pid" "$*"
+	done
+	set +f
+	IFS=$saved_ifs
+}
+
+docker_names() {
+	for f in /var/lib/docker/containers/*/config.v2.json; do
+		printf '%s\n' "$f"
+	done | xargs grep -H -o '"Name":"/[^"]*"' /dev/null
+}
+
 main() {
 	sockets_pref=auto
+	netns=auto
+	compress=none
 	for arg do
 		case $arg in
 		--sockets=auto | --sockets=ss | --sockets=netstat | --sockets=proc) sockets_pref=${arg#--sockets=} ;;
+		--netns=auto | --netns=all | --netns=host) netns=${arg#--netns=} ;;
+		--netns=?*)
+			netns=name
+			netns_want=${arg#--netns=}
+			;;
+		--gzip) compress=gzip ;;
 		*)
 			printf 'collect.sh: unknown argument: %s\n' "$arg" >&2
 			return 2
@@ -213,10 +469,25 @@ main() {
 	done
 	LC_ALL=C
 	export LC_ALL
+	if [ "$compress" = gzip ]; then
+		if command -v gzip >/dev/null 2>&1; then
+			# the reader knows the stream by gzip's magic bytes; -1: a sick host's CPU matters more
+			collect | gzip -c -1
+			return
+		fi
+		compress='none (gzip not found)'
+	fi
+	collect
+}
+
+collect() {
 	exec 3>&1
+	if [ "$netns" = auto ]; then
+		if netns_privileged; then netns=all; else netns=denied; fi
+	fi
 
 	begin script
-	printf 'version=%s\nsockets=%s\n' "$NETDIAG_VERSION" "$sockets_pref"
+	printf 'version=%s\nsockets=%s\nnetns=%s\ncompress=%s\n' "$NETDIAG_VERSION" "$sockets_pref" "$netns" "$compress"
 	finish script 0 'collect.sh' ''
 
 	step host 'read hostname, osrelease; id -u; date +%s' host_info
@@ -239,13 +510,8 @@ main() {
 		done
 	fi
 
-	step sysctls "grep -H '' /proc/sys/..." lenient grep -H '' \
-		/proc/sys/net/ipv4/tcp_fin_timeout \
-		/proc/sys/net/ipv4/ip_local_port_range \
-		/proc/sys/net/core/somaxconn \
-		/proc/sys/net/ipv4/tcp_max_syn_backlog \
-		/proc/sys/net/ipv4/tcp_max_orphans \
-		/proc/sys/net/ipv4/tcp_abort_on_overflow
+	# shellcheck disable=SC2086 # a word list
+	step sysctls "grep -H '' /proc/sys/..." lenient grep -H '' $SYSCTLS
 	step proc_net_netstat 'cat /proc/net/netstat' cat /proc/net/netstat
 	step proc_net_snmp 'cat /proc/net/snmp' cat /proc/net/snmp
 	if [ -r /proc/net/sockstat6 ]; then
@@ -253,6 +519,7 @@ main() {
 	else
 		step sockstat 'cat /proc/net/sockstat' cat /proc/net/sockstat
 	fi
+	[ "$netns" = host ] || namespaces "$netns" "$netns_want"
 	# the last line: output without it was cut short
 	printf '%s done\n' "$M"
 	return 0
