@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TypeVar
 
 from netdiag.collectors.fdmap import FdMap, parse_fdmap
+from netdiag.collectors.netns import HOST, Namespace, NsMap, label, parse_evidence, parse_nsmap, unique_labels
 from netdiag.collectors.sections import Section, split_sections
 from netdiag.model import (
     Collection,
@@ -62,18 +63,38 @@ def assemble(
     *,
     seconds: float = 0.0,
 ) -> Snapshot:
-    """The snapshot of one run of ``collect.sh``; ``host`` gives the inventory name and address.
+    """The root namespace's snapshot of one run of ``collect.sh`` (``assemble_all`` has every namespace)."""
+    return assemble_all(output, host, collected_at, seconds=seconds)[-1]
 
-    ``seconds`` is the whole run's wall time as the transport measured it
-    (the sections' own timings are per step).
+
+def assemble_all(
+    output: bytes | str,
+    host: HostInfo,
+    collected_at: str = "",
+    *,
+    seconds: float = 0.0,
+) -> tuple[Snapshot, ...]:
+    """One snapshot per network namespace the run read, the root one (``netns="host"``) last.
+
+    ``host`` gives the inventory name and address; ``seconds`` is the whole
+    run's wall time as the transport measured it (the sections' own timings
+    are per step). Sections named ``NAME@INODE`` belong to the namespace of
+    that inode; the fd map, comm, limits and cmdline are machine-wide and
+    serve every namespace (socket inodes are unique across namespaces).
+    Processes of a namespace's snapshot are the owners of its sockets.
     """
     raw = output if isinstance(output, bytes) else output.encode("utf-8", "surrogateescape")
     text = raw.decode("utf-8", "replace")
     sections, warnings = split_sections(text)
-    named: dict[str, Section] = {}
+    plain: list[Section] = []
+    per_ns: dict[int, list[Section]] = {}
     for s in sections:
-        if s.name != "sockets":
-            named[s.name] = s  # a repeated name (never printed by the script) keeps the last
+        name, at, ino = s.name.partition("@")
+        if at and ino.isdigit():
+            per_ns.setdefault(int(ino), []).append(replace(s, name=name))
+        else:
+            plain.append(s)
+    named = {s.name: s for s in plain if s.name != "sockets"}  # a repeated name keeps the last
     reader = _Reader(warnings)
 
     facts = _key_values(named.get("host"))
@@ -84,57 +105,110 @@ def assemble(
         collected_at=collected_at or host.collected_at,
         host_time=_iso_from_epoch(facts.get("time", "")) or host.host_time,
     )
-
-    source, sockets = _sockets(sections, reader)
-
     fdmap = FdMap()
     if (fd_section := named.get("fdmap")) is not None:
         fdmap, parsed = parse_fdmap(fd_section.text)
         reader.keep(fd_section, parsed)
+    uid_text = facts.get("uid", "")
+    uid = int(uid_text) if uid_text.isdigit() else None
+    visibility = fdmap.visibility(uid)
+    shared = _Shared(
+        fdmap=fdmap,
+        names={pid: name for pid, (kind, name) in _proc_lines(named.get("comm"), reader) if kind == "comm"},
+        limits={
+            pid: nofile(parse_limits(row))
+            for pid, (kind, row) in _proc_lines(named.get("limits"), reader)
+            if kind == "limits"
+        },
+        cmdlines=_cmdlines(named.get("cmdline")),
+        uid=uid,
+        visibility=visibility,
+        owner_method=_owner_method(fdmap, visibility, "fdmap" in named),
+    )
 
-    names = {pid: name for pid, (kind, name) in _proc_lines(named.get("comm"), reader) if kind == "comm"}
-    limits = {
-        pid: nofile(parse_limits(row))
-        for pid, (kind, row) in _proc_lines(named.get("limits"), reader)
-        if kind == "limits"
-    }
-    cmdlines = _cmdlines(named.get("cmdline"))
+    nsmap, labels, views, notes = _namespaces(named, per_ns, shared, host, raw_len=len(raw))
+    reader.warnings.extend(w for w in nsmap_warnings(named))
+    source, sockets = _sockets(plain, reader)
+    sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
+    counters: dict[str, dict[str, int]] = {}
+    for name in ("proc_net_netstat", "proc_net_snmp"):
+        _merge(counters, reader.records(named.get(name), parse_counters))  # IcmpMsg wraps over several pairs
+    sockstat: dict[str, dict[str, int]] = {}
+    _merge(sockstat, reader.records(named.get("sockstat"), parse_sockstat))
+    commands = [_command(s, fdmap) for s in plain if s.name not in _NS_EVIDENCE]
+    commands = [_netns_record(c, named, nsmap, notes) if c.name == "netns" else c for c in commands]
+    root = _view(
+        replace(host, netns=HOST),
+        source,
+        sockets,
+        shared,
+        sysctls=sysctls,
+        counters=counters,
+        sockstat=sockstat,
+        commands=tuple(commands),
+        warnings=tuple(reader.warnings),
+        seconds=seconds,
+        bytes_received=len(raw),
+    )
+    del labels
+    return (*views, root)
 
-    sockets = _join_owners(sockets, fdmap, names)
+
+_NS_EVIDENCE = frozenset({"nscgroup", "nshostname", "nsdocker", "nspick"})
+_SHARED_STEPS = ("host", "fdmap", "comm", "limits", "cmdline")
+_NSNET_LINE = re.compile(r"/proc/(?:\d+/)?net/(netstat|snmp|sockstat6?):(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every namespace's snapshot takes from the one machine-wide pass."""
+
+    fdmap: FdMap
+    names: dict[int, str]
+    limits: dict[int, tuple[int | None, int | None]]
+    cmdlines: dict[int, str]
+    uid: int | None
+    visibility: str
+    owner_method: str
+
+
+def _view(
+    host: HostInfo,
+    source: str,
+    sockets: tuple[Socket, ...],
+    shared: _Shared,
+    *,
+    sysctls: dict[str, str],
+    counters: dict[str, dict[str, int]],
+    sockstat: dict[str, dict[str, int]],
+    commands: tuple[CommandRun, ...],
+    warnings: tuple[ParseWarning, ...],
+    seconds: float,
+    bytes_received: int,
+) -> Snapshot:
+    """One namespace's snapshot: its sockets joined to their owners, and those owners."""
+    sockets = _join_owners(sockets, shared.fdmap, shared.names)
     owning = sorted({o.pid for s in sockets for o in s.owners if o.pid is not None})
     processes = tuple(
         Process(
             pid=pid,
-            name=names.get(pid, ""),
-            cmdline=cmdlines.get(pid, ""),
-            fd_count=fdmap.fd_counts.get(pid),
-            nofile_soft=(limits.get(pid) or (None, None))[0],
-            nofile_hard=(limits.get(pid) or (None, None))[1],
+            name=shared.names.get(pid, ""),
+            cmdline=shared.cmdlines.get(pid, ""),
+            fd_count=shared.fdmap.fd_counts.get(pid),
+            nofile_soft=(shared.limits.get(pid) or (None, None))[0],
+            nofile_hard=(shared.limits.get(pid) or (None, None))[1],
         )
         for pid in owning
     )
-
-    sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
-    counters: dict[str, dict[str, int]] = {}
-    for name in ("proc_net_netstat", "proc_net_snmp"):
-        for group, values in reader.records(named.get(name), parse_counters):
-            counters.setdefault(group, {}).update(values)  # IcmpMsg wraps over several pairs
-    sockstat: dict[str, dict[str, int]] = {}
-    for label, values in reader.records(named.get("sockstat"), parse_sockstat):
-        sockstat.setdefault(label, {}).update(values)
-
-    uid_text = facts.get("uid", "")
-    uid = int(uid_text) if uid_text.isdigit() else None
-    visibility = fdmap.visibility(uid)
     collection = Collection(
         socket_source=source,
-        owner_method=_owner_method(fdmap, visibility, "fdmap" in named),
-        uid=uid,
-        process_visibility=visibility,
-        commands=tuple(_command(s, fdmap) for s in sections),
-        warnings=tuple(reader.warnings),
+        owner_method=shared.owner_method,
+        uid=shared.uid,
+        process_visibility=shared.visibility,
+        commands=commands,
+        warnings=warnings,
         seconds=seconds,
-        bytes_received=len(raw),
+        bytes_received=bytes_received,
     )
     return Snapshot(
         host=host,
@@ -145,6 +219,152 @@ def assemble(
         sockstat=sockstat,
         collection=collection,
     )
+
+
+def _namespaces(
+    named: dict[str, Section],
+    per_ns: dict[int, list[Section]],
+    shared: _Shared,
+    host: HostInfo,
+    raw_len: int,
+) -> tuple[NsMap, dict[int, str], list[Snapshot], list[str]]:
+    """The other namespaces' snapshots, and notes on those that could not be read."""
+    nsmap = NsMap()
+    if (section := named.get("netns")) is not None:
+        nsmap, _ = parse_nsmap(section.text)
+    evidence = parse_evidence(named[n].text for n in ("nscgroup", "nshostname", "nsdocker") if n in named)
+    others = [ino for ino in (*nsmap.namespaces, *per_ns) if ino != nsmap.host]
+    described = {ino: label(nsmap.namespaces.get(ino) or Namespace(ino), evidence) for ino in dict.fromkeys(others)}
+    labels = unique_labels((ino, text) for ino, (text, _) in described.items())
+    shared_commands = tuple(
+        _command(named[n], shared.fdmap) for n in _SHARED_STEPS if n in named
+    )
+    views: list[Snapshot] = []
+    notes: list[str] = []
+    picked = _picked(named.get("nspick"))
+    for ino in picked:
+        if ino not in per_ns:
+            why = "held only by a mount, and nsenter is missing" if picked[ino] == "-" else "not read"
+            notes.append(f"{labels.get(ino, f'netns:{ino}')} ({why})")
+    for ino, secs in per_ns.items():
+        name = labels.get(ino, f"netns:{ino}")
+        attempts = [s for s in secs if s.name == "sockets"]
+        if attempts and all(s.status != "ok" and _vanished(s) for s in attempts):
+            notes.append(f"{name} (gone before it was read)")
+            continue
+        reader = _Reader([])
+        source, sockets = _sockets(secs, reader)
+        sysctls: dict[str, str] = {}
+        counters: dict[str, dict[str, int]] = {}
+        sockstat: dict[str, dict[str, int]] = {}
+        nsnet = next((s for s in reversed(secs) if s.name == "nsnet"), None)
+        if nsnet is not None:
+            by_file = _split_nsnet(nsnet.text)
+            sysctls = dict(reader.records(replace(nsnet, text=by_file["sysctl"]), parse_sysctls))
+            for part in ("netstat", "snmp"):
+                _merge(counters, reader.records(replace(nsnet, text=by_file[part]), parse_counters))
+            _merge(sockstat, reader.records(replace(nsnet, text=by_file["sockstat"]), parse_sockstat))
+        own = [_command(s, shared.fdmap) for s in secs]
+        record = CommandRun(
+            name="netns",
+            command=_entered_by(secs),
+            status="ok",
+            detail=(described[ino][1] + _fallback_note(secs))[:_DETAIL_MAX],
+        )
+        views.append(
+            _view(
+                replace(host, netns=name),
+                source,
+                sockets,
+                shared,
+                sysctls=sysctls,
+                counters=counters,
+                sockstat=sockstat,
+                commands=(*shared_commands, record, *own),
+                warnings=tuple(reader.warnings),
+                seconds=round(sum(s.seconds for s in secs), 3),
+                bytes_received=sum(len(s.text.encode("utf-8", "replace")) for s in secs),
+            )
+        )
+    del raw_len
+    return nsmap, labels, views, notes
+
+
+def nsmap_warnings(named: dict[str, Section]) -> list[ParseWarning]:
+    """Unreadable lines of the ``netns`` section, under its name."""
+    section = named.get("netns")
+    if section is None:
+        return []
+    _, parsed = parse_nsmap(section.text)
+    return [replace(w, source=section.name) for w in parsed.warnings]
+
+
+def _picked(section: Section | None) -> dict[int, str]:
+    """The namespaces the script chose to enter: inode -> pid (``-`` for one held only by a mount)."""
+    if section is None:
+        return {}
+    picked = {}
+    for line in section.text.splitlines():
+        f = line.split(" ", 2)
+        if len(f) == 3 and f[0].isdigit():
+            picked[int(f[0])] = f[1]
+    return picked
+
+
+def _vanished(section: Section) -> bool:
+    return any("No such file or directory" in line or "No such process" in line for line in section.stderr)
+
+
+def _entered_by(sections: list[Section]) -> str:
+    ok = next((s for s in reversed(sections) if s.name == "sockets" and s.status == "ok"), None)
+    word = (ok or (sections[0] if sections else None))
+    if word is None:
+        return ""
+    cmd = word.command
+    return cmd.split(" ", 2)[0] + " " + cmd.split(" ", 2)[1] if cmd.startswith("nsenter ") else cmd
+
+
+def _fallback_note(sections: list[Section]) -> str:
+    """Say when the namespace could not be entered and was read through /proc/PID/net instead."""
+    nsnet = next((s for s in reversed(sections) if s.name == "nsnet"), None)
+    if nsnet is None or nsnet.command.startswith("nsenter "):
+        return ""
+    failed = [s for s in sections if s.name == "sockets" and s.status != "ok"]
+    why = "; ".join(x for s in failed for x in s.stderr[:1]) or "nsenter not found"
+    return f"; not entered ({why}): read through /proc/<pid>/net, its sysctls not read"
+
+
+def _split_nsnet(text: str) -> dict[str, str]:
+    """The one ``grep -H`` of a namespace, back into the texts of its files."""
+    parts: dict[str, list[str]] = {"sysctl": [], "netstat": [], "snmp": [], "sockstat": []}
+    for line in text.splitlines():
+        if line.startswith("/proc/sys/"):
+            parts["sysctl"].append(line)
+        elif m := _NSNET_LINE.fullmatch(line):
+            parts["sockstat" if m[1].startswith("sockstat") else m[1]].append(m[2])
+        elif line.strip():
+            parts["sysctl"].append(line)  # warned about by the sysctl parser, never dropped silently
+    return {k: "".join(x + "\n" for x in v) for k, v in parts.items()}
+
+
+def _merge(into: dict[str, dict[str, int]], records: list[tuple[str, dict[str, int]]]) -> None:
+    for group, values in records:
+        into.setdefault(group, {}).update(values)
+
+
+def _netns_record(run: CommandRun, named: dict[str, Section], nsmap: NsMap, notes: list[str]) -> CommandRun:
+    """The host's record of the namespace pass: how many, which were read, which could not be and why."""
+    section = named["netns"]
+    others = [ino for ino in nsmap.namespaces if ino != nsmap.host]
+    facts = [f"{len(others)} network namespaces besides the host's"]
+    not_entered = [x for x in section.stderr if x.startswith("not entered")]
+    facts += not_entered
+    if notes:
+        facts.append("skipped: " + ", ".join(notes))
+    if nsmap.denied:
+        facts.append(f"{nsmap.denied} processes' namespace links denied")
+    facts += nsmap.messages[:5]
+    return replace(run, status="ok" if run.status == "denied" and not_entered else run.status, detail="; ".join(facts)[:_DETAIL_MAX])
 
 
 class _Reader:

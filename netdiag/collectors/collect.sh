@@ -421,7 +421,11 @@ namespaces() {
 	want=
 	[ "$1" != name ] || want=$2
 	case $want in *:*) want=${want#*:} ;; esac
-	NSLIST=$(printf '%s\n' "$NSMAP" "$NSCG" "$NSHOST" "$NSDOCKER" | awk -v want="$want" "$NSPICK_AWK" 2>/dev/null)
+	begin nspick
+	NSLIST=$(printf '%s\n' "$NSMAP" "$NSCG" "$NSHOST" "$NSDOCKER" | awk -v want="$want" "$NSPICK_AWK")
+	rc=$?
+	[ -z "$NSLIST" ] || printf '%s\n' "$NSLIST"
+	finish nspick "$rc" "namespaces to enter${want:+ (matching $want)}: INODE PID TARGET" ''
 	[ -n "$NSLIST" ] || return 0
 	have_nsenter=
 	! command -v nsenter >/dev/null 2>&1 || have_nsenter=1

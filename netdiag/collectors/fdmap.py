@@ -2,7 +2,8 @@
 
 The script's awk reduces the listing to four line kinds::
 
-    S PID FD INODE          a socket:[INODE] link at /proc/PID/fd/FD
+    S PID FD:INODE...       the socket:[INODE] links at /proc/PID/fd/FD (the older
+                            ``S PID FD INODE``, one link a line, is read too)
     P PID FDS SOCKETS       a process holding sockets: its open fd count
     E TEXT                  an ls/xargs message of no known kind
     V READABLE DENIED GONE  fd directories read, refused (other users'), vanished
@@ -64,6 +65,10 @@ def parse_fdmap(text: str) -> tuple[FdMap, Parsed[None]]:
         if kind == "S" and nums is not None and len(nums) == 3:
             pid, fd, inode = nums
             fdmap.owners.setdefault(inode, []).append((pid, fd))
+        elif kind == "S" and (links := _links(f[1:])) is not None:
+            pid = links[0]
+            for fd, inode in links[1]:
+                fdmap.owners.setdefault(inode, []).append((pid, fd))
         elif kind == "P" and nums is not None and len(nums) == 3:
             fdmap.fd_counts[nums[0]] = nums[1]
         elif kind == "V" and nums is not None and len(nums) == 3:
@@ -74,6 +79,19 @@ def parse_fdmap(text: str) -> tuple[FdMap, Parsed[None]]:
             continue
         out.accounted += 1
     return fdmap, out
+
+
+def _links(words: list[str]) -> tuple[int, list[tuple[int, int]]] | None:
+    """``PID FD:INODE...``, or None if any word is not of that shape."""
+    if len(words) < 2 or not (words[0].isascii() and words[0].isdigit()):
+        return None
+    pairs = []
+    for w in words[1:]:
+        fd, sep, inode = w.partition(":")
+        if not (sep and fd.isascii() and fd.isdigit() and inode.isascii() and inode.isdigit()):
+            return None
+        pairs.append((int(fd), int(inode)))
+    return int(words[0]), pairs
 
 
 def _ints(words: list[str]) -> list[int] | None:
