@@ -94,11 +94,17 @@ def load_saved(paths: Sequence[str | Path]) -> list[HostResult]:
             if not files:
                 raise SavedError(f"{path}: no manifest.json and no snapshot files")
             for f in files:
-                _add_loose(loose, f)
+                data = _read_json_any(f)
+                for item in data if isinstance(data, list) else [data]:
+                    _add_loose(loose, f, _snapshot_dict(f, item))
         elif path.is_file() and path.name == MANIFEST:
             results.extend(_load_manifest(path))
         elif path.is_file():
-            data = _read_json(path)
+            data = _read_json_any(path)
+            if isinstance(data, list):  # `netdiag collect -o` of a host read in several namespaces
+                for item in data:
+                    _add_loose(loose, path, _snapshot_dict(path, item))
+                continue
             _refuse_report(path, data)
             if data.get("schema") == MANIFEST_SCHEMA:
                 results.extend(_load_manifest(path, data))
@@ -164,13 +170,24 @@ def _read_snapshot(path: Path, data: dict[str, Any] | None = None) -> Snapshot:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    return _snapshot_dict(path, _read_json_any(path))
+
+
+def _read_json_any(path: Path) -> Any:
+    """A JSON object, or a list of them (several namespaces' snapshots from ``collect -o``)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise SavedError(f"{path}: {e}") from e
-    if not isinstance(data, dict):
+    if not isinstance(data, dict | list):
         raise SavedError(f"{path}: not a JSON object")
     return data
+
+
+def _snapshot_dict(path: Path, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise SavedError(f"{path}: not a JSON object")
+    return item
 
 
 def _write_json(path: Path, data: dict[str, Any], *, compact: bool) -> None:

@@ -64,6 +64,7 @@ class ScanOptions:
     interval: float = 0.0
     become: bool = False
     script_args: tuple[str, ...] = ()
+    netns: str = "auto"  # auto (all when privileged) | all | host | a namespace's name, id or inode
     ssh: SshOptions = field(default_factory=SshOptions)
 
     def host_deadline(self) -> float:
@@ -146,6 +147,15 @@ def judge(samples: Sequence[Snapshot]) -> tuple[Outcome, str | None]:
     if missing:
         details = {r.name: r for r in c.commands if r.status != "ok"}
         notes.append("missing: " + ", ".join(f"{m} ({details[m].status})" for m in missing))
+    views = {s.host.netns: s for s in samples if s.host.netns != latest.host.netns}  # other namespaces
+    for ns, view in views.items():
+        lacking = sorted({r.name for r in view.collection.commands if r.status != "ok"} - ran_ok)
+        if lacking:
+            missing.append(ns)
+            notes.append(f"netns {ns} missing: " + ", ".join(lacking))
+    record = next((r for r in c.commands if r.name == "netns"), None)
+    if record is not None and ("not entered" in record.detail or "skipped" in record.detail):
+        notes.append(f"namespaces: {record.detail}")
     fallback = [r for r in c.commands if r.name == "sockets" and r.status == "missing"]
     if fallback and "sockets" in ran_ok:
         notes.append(f"sockets read with {c.socket_source} ({fallback[0].detail or 'ss missing'})")
@@ -276,6 +286,9 @@ class _HostRun:
             transport.connect()
         observed = _Observed(transport)
         info = HostInfo(name=t.name, address=self.address)
+        args = (*o.script_args, f"--netns={o.netns}")
+        if isinstance(transport, SshTransport):
+            args += ("--gzip",)  # the host compresses when it has gzip; the reader knows it by its magic
         started, deadline = self.started or time.monotonic(), self.deadline or time.monotonic()
         for i in range(o.samples):
             if i:
@@ -283,7 +296,7 @@ class _HostRun:
                 if self._stop.wait(max(0.0, started + i * o.interval - time.monotonic())):
                     raise Closed("stopped between samples")
             self.stage = f"collecting sample {i + 1}/{o.samples}" if o.samples > 1 else "collecting"
-            snapshot = collect(observed, info, o.script_args, timeout=max(0.1, deadline - time.monotonic()))
+            snapshots = collect(observed, info, args, timeout=max(0.1, deadline - time.monotonic()))
             last = observed.last
             if last is None:  # collect() always runs the transport once
                 raise TransportError("the collection did not run")
@@ -292,7 +305,7 @@ class _HostRun:
             if not last.stdout.strip():
                 err = last.stderr.decode("utf-8", "replace").strip().replace("\n", " | ")[:300]
                 return Outcome.ERROR, f"the collection script printed nothing (exit {last.exit_code}): {err}"
-            self.samples.append(snapshot)
+            self.samples.extend(snapshots)  # one per network namespace, the root one last
         if isinstance(transport, SshTransport):
             if transport.become_refused:
                 notes.append(f"--become: sudo -n failed ({transport.become_refused}); scanned without sudo")

@@ -323,6 +323,9 @@ class Fleet:
             if name == "noss":
                 hide += _ss_paths()
             mounts = "".join(f"mount --bind /dev/null {p} && " for p in hide)
+            # and the machine's named network namespaces (every fleet host's, others'): a host
+            # reads only its own (collect.sh enters every namespace it finds)
+            mounts += "{ umount -R /run/netns 2>/dev/null || :; } && "
             argv = ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"]
             argv += ["sh", "-c", f'{mounts}exec "$0" "$@"']
             argv += [SSHD, "-D", "-f", str(host.dir / "sshd_config"), "-E", str(host.log)]

@@ -78,7 +78,9 @@ def collected(
     try:
         for source, hide in HIDDEN.items():
             mp.setenv("PATH", str(_tooldir(root, hide)))
-            result = CliRunner().invoke(main, ["collect", "localhost"], catch_exceptions=False)
+            result = CliRunner().invoke(
+                main, ["collect", "localhost", "--netns", "host"], catch_exceptions=False
+            )
             assert result.exit_code == 0, result.output
             snapshot = Snapshot.from_dict(json.loads(result.stdout))
             mp.undo()
@@ -228,7 +230,9 @@ def test_console_script_writes_a_snapshot_that_round_trips(programs, tmp_path) -
     exe = shutil.which("netdiag")
     argv = [exe] if exe else [sys.executable, "-c", "from netdiag.cli import main; main()"]
     out = tmp_path / "snap.json"
-    r = subprocess.run([*argv, "collect", "-o", str(out)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*argv, "collect", "--netns", "host", "-o", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     data = json.loads(out.read_text())
@@ -279,7 +283,7 @@ def test_local_transport_returns_partial_output_on_timeout() -> None:
 
 
 def test_a_refused_run_is_recorded_not_raised() -> None:
-    snapshot = collect(LocalTransport(), HostInfo("localhost", "local"), ["--no-such-option"])
+    (snapshot,) = collect(LocalTransport(), HostInfo("localhost", "local"), ["--no-such-option"])
     (run,) = snapshot.collection.commands
     assert (run.name, run.status) == ("script", "failed")
     assert "exit code 2" in run.detail and "unknown argument: --no-such-option" in run.detail

@@ -33,6 +33,9 @@ SHELLS = [s for s in ("sh", "dash", "bash", "busybox") if shutil.which(s)]
 def run(
     *args: str, shell: tuple[str, ...] = ("sh",), env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
+    """The script in the root network namespace only, unless ``args`` choose (tests/test_collect_netns.py)."""
+    if not any(a.startswith("--netns=") for a in args):
+        args = ("--netns=host", *args)
     return subprocess.run([*shell, "-s", "--", *args], input=SCRIPT, capture_output=True, env=env, timeout=60)
 
 

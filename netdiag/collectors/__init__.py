@@ -8,19 +8,22 @@ as the source tree.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import resources
 
-from netdiag.collectors.assemble import assemble
+from netdiag.collectors.assemble import assemble_all
 from netdiag.model import CommandRun, HostInfo, Snapshot
 from netdiag.transport.base import Transport
 
-__all__ = ["DEFAULT_TIMEOUT", "collect", "script_bytes"]
+__all__ = ["DEFAULT_TIMEOUT", "collect", "expand", "script_bytes"]
 
 SCRIPT = "collect.sh"
 DEFAULT_TIMEOUT = 60.0
+GZIP_MAGIC = b"\x1f\x8b"
+NETNS_MODES = ("auto", "all", "host")
 
 
 def script_bytes() -> bytes:
@@ -28,29 +31,58 @@ def script_bytes() -> bytes:
     return resources.files(__package__).joinpath(SCRIPT).read_bytes()
 
 
+def expand(data: bytes) -> tuple[bytes, str | None]:
+    """The script's output as text bytes: a gzip stream (``--gzip``, known by its magic) is expanded
+    as far as it goes, so output cut short in transit still yields its sections; the second
+    value says what was wrong with a stream that did not end cleanly."""
+    if data[:2] != GZIP_MAGIC:
+        return data, None
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data)
+    except zlib.error as e:
+        return b"", f"compressed output is corrupt: {e}"
+    if not inflater.eof:
+        return out, "compressed output ends early"
+    return out, None
+
+
 def collect(
     transport: Transport,
     host: HostInfo,
     args: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
-) -> Snapshot:
-    """Run the script on ``host`` through ``transport`` and assemble its snapshot.
+) -> tuple[Snapshot, ...]:
+    """Run the script on ``host`` through ``transport``: one snapshot per network namespace read.
 
-    ``args`` are the script's own option words (``--sockets=ss|netstat|proc``),
-    never host or inventory data. A non-zero exit, a timeout or stray stderr
-    of the script as a whole becomes a ``script`` ``CommandRun`` so the snapshot
-    says the run was not clean; ``TransportError`` (host unreachable) propagates.
+    The root namespace's snapshot (``netns="host"``) comes last, so ``samples[-1]``
+    of a host is its root view; with ``--netns=NAME`` only the matching
+    namespaces are returned (the root view only if none matched: its record says so).
+    ``args`` are the script's own option words (``--sockets=ss|netstat|proc``,
+    ``--netns=...``, ``--gzip``), never host or inventory data. A non-zero exit,
+    a timeout or stray stderr of the script as a whole becomes a ``script``
+    ``CommandRun`` of every snapshot so none claims a clean run;
+    ``TransportError`` (host unreachable) propagates.
     """
     collected_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = transport.run(script_bytes(), list(args), timeout)
-    snapshot = assemble(result.stdout, host, collected_at, seconds=round(result.seconds, 3))
+    output, damage = expand(result.stdout)
+    snapshots = assemble_all(output, host, collected_at, seconds=round(result.seconds, 3))
+    root = snapshots[-1]
+    if len(result.stdout) != len(output):  # what travelled, not what it expanded to
+        root = replace(root, collection=replace(root.collection, bytes_received=len(result.stdout)))
+    snapshots = (*snapshots[:-1], root)
+    if _named(args) and len(snapshots) > 1:
+        snapshots = snapshots[:-1]
     stderr = result.stderr.decode("utf-8", "replace").strip()
-    if result.exit_code == 0 and not result.timed_out and not stderr:
-        return snapshot
+    if result.exit_code == 0 and not result.timed_out and not stderr and damage is None:
+        return snapshots
     if result.timed_out:
         status, why = "failed", f"timed out after {timeout:g} s; output read as far as it went"
     elif result.exit_code != 0:
         status, why = "failed", f"exit code {result.exit_code}"
+    elif damage is not None:
+        status, why = "failed", damage
     else:
         status, why = "ok", "stderr outside any step"
     run = CommandRun(
@@ -58,8 +90,15 @@ def collect(
         command="sh -s -- " + " ".join(args),
         status=status,
         seconds=round(result.seconds, 3),
-        detail="; ".join(x for x in (why, " | ".join(stderr.splitlines())) if x)[:1000],
+        detail="; ".join(x for x in (why, damage or "", " | ".join(stderr.splitlines())) if x)[:1000],
         bytes=len(result.stdout),
     )
-    c = snapshot.collection
-    return replace(snapshot, collection=replace(c, commands=(*c.commands, run)))
+    return tuple(
+        replace(s, collection=replace(s.collection, commands=(*s.collection.commands, run)))
+        for s in snapshots
+    )
+
+
+def _named(args: Sequence[str]) -> bool:
+    """Whether ``args`` ask for namespaces by name (not auto, all or host)."""
+    return any(a.startswith("--netns=") and a[len("--netns=") :] not in NETNS_MODES for a in args)

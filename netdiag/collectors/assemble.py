@@ -54,6 +54,8 @@ OWNER_METHOD = "inode match: socket:[inode] links of /proc/<pid>/fd, read in one
 _PROC_LINE = re.compile(r"/proc/(\d+)/(comm|limits):(.*)")
 _CMDLINE_HEAD = re.compile(r"==> /proc/(\d+)/cmdline <==")
 _DETAIL_MAX = 1000
+_ENTER = re.compile(r"^nsenter --net=\S+ ")  # a namespace's step: the tool follows
+_PROC_TCP = re.compile(r"/proc/(?:\d+/)?net/tcp")
 
 
 def assemble(
@@ -126,8 +128,8 @@ def assemble_all(
         owner_method=_owner_method(fdmap, visibility, "fdmap" in named),
     )
 
-    nsmap, labels, views, notes = _namespaces(named, per_ns, shared, host, raw_len=len(raw))
-    reader.warnings.extend(w for w in nsmap_warnings(named))
+    nsmap, views, notes = _namespaces(named, per_ns, shared, host)
+    reader.warnings.extend(nsmap_warnings(named))
     source, sockets = _sockets(plain, reader)
     sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
     counters: dict[str, dict[str, int]] = {}
@@ -150,7 +152,6 @@ def assemble_all(
         seconds=seconds,
         bytes_received=len(raw),
     )
-    del labels
     return (*views, root)
 
 
@@ -165,7 +166,7 @@ class _Shared:
 
     fdmap: FdMap
     names: dict[int, str]
-    limits: dict[int, tuple[int | None, int | None]]
+    limits: dict[int, tuple[int | None, int | None] | None]
     cmdlines: dict[int, str]
     uid: int | None
     visibility: str
@@ -226,19 +227,18 @@ def _namespaces(
     per_ns: dict[int, list[Section]],
     shared: _Shared,
     host: HostInfo,
-    raw_len: int,
-) -> tuple[NsMap, dict[int, str], list[Snapshot], list[str]]:
+) -> tuple[NsMap, list[Snapshot], list[str]]:
     """The other namespaces' snapshots, and notes on those that could not be read."""
     nsmap = NsMap()
     if (section := named.get("netns")) is not None:
         nsmap, _ = parse_nsmap(section.text)
     evidence = parse_evidence(named[n].text for n in ("nscgroup", "nshostname", "nsdocker") if n in named)
     others = [ino for ino in (*nsmap.namespaces, *per_ns) if ino != nsmap.host]
-    described = {ino: label(nsmap.namespaces.get(ino) or Namespace(ino), evidence) for ino in dict.fromkeys(others)}
+    described = {
+        ino: label(nsmap.namespaces.get(ino) or Namespace(ino), evidence) for ino in dict.fromkeys(others)
+    }
     labels = unique_labels((ino, text) for ino, (text, _) in described.items())
-    shared_commands = tuple(
-        _command(named[n], shared.fdmap) for n in _SHARED_STEPS if n in named
-    )
+    shared_commands = tuple(_command(named[n], shared.fdmap) for n in _SHARED_STEPS if n in named)
     views: list[Snapshot] = []
     notes: list[str] = []
     picked = _picked(named.get("nspick"))
@@ -286,8 +286,7 @@ def _namespaces(
                 bytes_received=sum(len(s.text.encode("utf-8", "replace")) for s in secs),
             )
         )
-    del raw_len
-    return nsmap, labels, views, notes
+    return nsmap, views, notes
 
 
 def nsmap_warnings(named: dict[str, Section]) -> list[ParseWarning]:
@@ -317,7 +316,7 @@ def _vanished(section: Section) -> bool:
 
 def _entered_by(sections: list[Section]) -> str:
     ok = next((s for s in reversed(sections) if s.name == "sockets" and s.status == "ok"), None)
-    word = (ok or (sections[0] if sections else None))
+    word = ok or (sections[0] if sections else None)
     if word is None:
         return ""
     cmd = word.command
@@ -364,7 +363,7 @@ def _netns_record(run: CommandRun, named: dict[str, Section], nsmap: NsMap, note
     if nsmap.denied:
         facts.append(f"{nsmap.denied} processes' namespace links denied")
     facts += nsmap.messages[:5]
-    return replace(run, status="ok" if run.status == "denied" and not_entered else run.status, detail="; ".join(facts)[:_DETAIL_MAX])
+    return replace(run, detail="; ".join(facts)[:_DETAIL_MAX])
 
 
 class _Reader:
@@ -402,10 +401,11 @@ def _sockets(sections: list[Section], reader: _Reader) -> tuple[str, tuple[Socke
 def _socket_source(section: Section) -> str | None:
     """``ss``, ``netstat`` or ``proc``: from the command the script named, or for a section cut
     before its end marker, from the first line (each source's header is distinct)."""
-    word = section.command.split(" ", 1)[0]
+    command = _ENTER.sub("", section.command)
+    word = command.split(" ", 1)[0]
     if word in ("ss", "netstat"):
         return word
-    if word == "cat" and "/proc/net/tcp" in section.command:
+    if word == "cat" and _PROC_TCP.search(command):
         return "proc"
     if section.command:
         return None

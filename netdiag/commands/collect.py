@@ -4,13 +4,17 @@
 script SSH collection sends through ``LocalTransport``. Which transport serves
 which host is decided in ``transport_for`` alone, so SSH slots in there.
 JSON goes to stdout indented for reading, or to FILE compact (snapshots of
-busy hosts are large and files are for programs).
+busy hosts are large and files are for programs). A host read in several
+network namespaces gives a JSON array of snapshots, the root one last; one
+namespace gives the snapshot object itself.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +25,7 @@ from netdiag.transport.local import LocalTransport
 
 LOCAL_NAMES = frozenset({"localhost", "local"})
 SOCKET_SOURCES = ("auto", "ss", "netstat", "proc")
+_NETNS_WORD = re.compile(r"[A-Za-z0-9_.,:/+-]+")  # what the script's option words may hold
 
 
 def transport_for(host: str) -> tuple[Transport, HostInfo]:
@@ -46,22 +51,37 @@ def transport_for(host: str) -> tuple[Transport, HostInfo]:
     help="Socket source: auto tries ss, then netstat, then /proc/net/tcp*.",
 )
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True, help="Seconds.")
-def collect_command(host: str, output: Path | None, sockets: str, timeout: float) -> None:
+@click.option(
+    "--netns",
+    default="auto",
+    show_default=True,
+    help="Network namespaces: all, host, or NAME (named netns, container, pod or inode); "
+    "auto = all when allowed to enter them (root, CAP_SYS_ADMIN).",
+)
+def collect_command(host: str, output: Path | None, sockets: str, timeout: float, netns: str) -> None:
     """Take a snapshot of HOST's TCP sockets and the facts around them (default: localhost)."""
+    if not _NETNS_WORD.fullmatch(netns):
+        raise click.BadParameter(f"{netns!r} is not a namespace name", param_hint="--netns")
     transport, info = transport_for(host)
     try:
-        snapshot = collect(transport, info, [f"--sockets={sockets}"], timeout=timeout)
+        snapshots = collect(transport, info, [f"--sockets={sockets}", f"--netns={netns}"], timeout=timeout)
     except TransportError as e:
         raise click.ClickException(f"{host}: {e}") from e
     finally:
         transport.close()
-    data = snapshot.to_dict()
+    snapshot = snapshots[-1]
+    data: Any = snapshot.to_dict() if len(snapshots) == 1 else [s.to_dict() for s in snapshots]
     if output is None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         output.write_text(
             json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8"
         )
-    not_ok = [f"{c.name} ({c.status})" for c in snapshot.collection.commands if c.status != "ok"]
+    not_ok = [
+        f"{c.name} ({c.status})" + ("" if s.host.netns == "host" else f" in netns {s.host.netns}")
+        for s in snapshots
+        for c in s.collection.commands
+        if c.status != "ok"
+    ]
     if not_ok:
         click.echo(f"netdiag: {host}: steps not ok: {', '.join(not_ok)}", err=True)

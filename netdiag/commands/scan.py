@@ -262,6 +262,13 @@ def history_plan(
 @click.option("--samples", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option("--interval", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Seconds.")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path), help="Save here.")
+@click.option(
+    "--netns",
+    default="auto",
+    show_default=True,
+    help="Network namespaces: all, host, or NAME (named netns, container, pod or inode); "
+    "auto = all when the collection may enter them (root, CAP_SYS_ADMIN).",
+)
 @rule_options
 @report_options
 @history_options
@@ -283,6 +290,7 @@ def scan_command(
     samples: int,
     interval: float,
     save_dir: Path | None,
+    netns: str,
     rule_config: RuleConfig,
     report: ReportOptions,
     history_path: Path | None,
@@ -322,6 +330,7 @@ def scan_command(
         samples=samples,
         interval=interval if samples > 1 else 0.0,
         become=become,
+        netns=netns,
         ssh=SshOptions(
             user=user,
             port=port,
