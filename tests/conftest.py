@@ -26,3 +26,17 @@ def fleet() -> Iterator[Fleet]:
         yield f
     finally:
         f.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep every netdiag run of the suite (in-process and subprocesses) out of the real
+    user's config and history: XDG dirs point into the session's temp dir."""
+    base = tmp_path_factory.mktemp("xdg")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_DATA_HOME", str(base / "data"))
+    mp.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    try:
+        yield
+    finally:
+        mp.undo()

@@ -43,16 +43,16 @@ def test_saved_samples_give_the_same_findings_as_live(tmp_path, monkeypatch):
     assert set(loaded) == {"db1", "web1"} and loaded["web1"].samples == tuple(web)
     assert run_rules(list(loaded.values())) == live
     r = run(tmp_path, monkeypatch, d, tmp_path / "db1.json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output  # a critical finding
     for f in live:
         assert f.rule in r.output
-    assert "close_wait_leak" in r.output and "fd_exhaustion" in r.output and "60/50" in r.output
+    assert "close_wait_leak" in r.output and "fd_exhaustion" in r.output and "60 (threshold 50)" in r.output
 
 
 def test_rule_options_apply(tmp_path, monkeypatch):
     p = save(tmp_path / "s.json", snap(leak(60)))
     r = run(tmp_path, monkeypatch, p, "--disable", "close_wait_leak", "--disable", "ephemeral_port_collision")
-    assert r.exit_code == 0 and "no findings on 1 host(s)" in r.output
+    assert r.exit_code == 0 and "findings: 0 critical, 0 warning" in r.output, r.output
     r = run(
         tmp_path,
         monkeypatch,
@@ -62,7 +62,7 @@ def test_rule_options_apply(tmp_path, monkeypatch):
         "--disable",
         "ephemeral_port_collision",
     )
-    assert "no findings" in r.output
+    assert r.exit_code == 0 and "findings: 0 critical, 0 warning" in r.output, r.output
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, monkeypatch):
@@ -88,11 +88,6 @@ def test_scan_save_directory_gives_the_scans_findings(tmp_path, monkeypatch):
     scan = ScanResult(started=at(0), duration_s=4.0, hosts=[web, db], findings=run_rules([web, db]))
     save_scan(scan, tmp_path / "scan")
     assert run_rules(load_saved([tmp_path / "scan"])) == scan.findings
-    r = run(tmp_path, monkeypatch, tmp_path / "scan")
-    assert r.exit_code == 0, r.output
-    rows = [
-        line.split()[:3]
-        for line in r.output.splitlines()[2:]
-        if line.split() and line.split()[0] in ("critical", "warning", "info")
-    ]
-    assert rows == [[f.severity.label, f.host, f.rule] for f in scan.findings]
+    r = run(tmp_path, monkeypatch, tmp_path / "scan", "--format", "json")
+    assert r.exit_code == 2, r.output
+    assert json.loads(r.output)["findings"] == [f.to_dict() for f in scan.findings]

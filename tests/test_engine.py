@@ -22,6 +22,7 @@ from netdiag.results import Outcome, Severity
 from tests.snapbuild import hosts, many, row, snap, users
 
 RULE_IDS = {
+    "close_wait_growth",
     "close_wait_leak",
     "close_wait_unread",
     "ephemeral_port_collision",
@@ -36,7 +37,7 @@ RULE_IDS = {
 }
 
 
-def test_discovery_lists_all_eleven_rules_sorted():
+def test_discovery_lists_every_rule_sorted():
     ids = [r.id for r in all_rules()]
     assert set(ids) == RULE_IDS and ids == sorted(ids)
 

@@ -16,6 +16,7 @@ rule escalates to critical as its documentation says ("persist across samples").
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +28,6 @@ import pytest
 from click.testing import CliRunner
 
 from netdiag.cli import main
-from netdiag.commands.analyze import findings_table
 from netdiag.engine import run_rules
 from netdiag.model import Endpoint, Snapshot, TcpState
 from netdiag.results import Finding, Related, ScanResult, Severity
@@ -400,9 +400,10 @@ def identity(f: Finding) -> tuple[object, ...]:
 
 
 def test_analyze_of_the_saved_scan_gives_the_scans_findings(scene: Scene) -> None:
-    out = CliRunner().invoke(main, ["analyze", str(scene.saved)])
-    assert out.exit_code == 0, out.output
-    assert out.output == findings_table(scene.findings) + "\n"
+    out = CliRunner().invoke(main, ["analyze", "--format", "json", str(scene.saved)])
+    assert out.exit_code == 2, out.output  # critical findings
+    reported = json.loads(out.output)["findings"]
+    assert reported == [f.to_dict() for f in scene.findings]
     again = run_rules(load_saved([scene.saved]))
     assert [identity(f) for f in again] == [identity(f) for f in scene.findings]
     assert [f.to_dict() for f in again] == [f.to_dict() for f in scene.findings]
