@@ -22,6 +22,7 @@ def main() -> None:
     options = ScanOptions(
         forks=int(forks),
         deadline=float(deadline),
+        netns="host",
         ssh=SshOptions(user="root", key_file=key, known_hosts=known, config_file=config),
     )
     result = scan_result(load_inventory([inventory]).select(None), options, inventory=inventory)

@@ -286,7 +286,7 @@ class _HostRun:
             transport.connect()
         observed = _Observed(transport)
         info = HostInfo(name=t.name, address=self.address)
-        args = (*o.script_args, f"--netns={o.netns}")
+        args = (*o.script_args, *(() if o.netns == "auto" else (f"--netns={o.netns}",)))
         if isinstance(transport, SshTransport):
             args += ("--gzip",)  # the host compresses when it has gzip; the reader knows it by its magic
         started, deadline = self.started or time.monotonic(), self.deadline or time.monotonic()

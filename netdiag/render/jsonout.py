@@ -57,6 +57,7 @@ def _host(host: HostResult, findings: dict[str, list[Finding]]) -> dict[str, Any
         "kernel": (info.kernel or None) if info else None,
         "collected_at": (info.collected_at or None) if info else None,
         "states": state_counts(views) if views else None,
+        "states_by_netns": {s.host.netns: state_counts([s]) for s in views},
         "fullest_queue": None
         if fullest is None
         else {
