@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option
+from netdiag.model import TcpState
 from netdiag.results import Finding, Outcome, Severity
 
 SOCKET_SECTIONS = frozenset({"sockets", "ss", "netstat", "proc_tcp"})
@@ -27,6 +28,9 @@ class Options:
     max_parse_warnings: int = option(0, "parse warnings tolerated before reporting them")
     # Empty: every missing source matters until someone decides a host class lacks it.
     ignore_sources: str = option("", "comma-separated sources whose absence is expected")
+
+
+_OWNERLESS = frozenset({TcpState.TIME_WAIT, TcpState.SYN_RECV, TcpState.NEW_SYN_RECV})
 
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
@@ -44,12 +48,16 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         gaps.append(f"source {run.name} {run.status} ({run.command}){detail}")
     if no_sockets:
         gaps.insert(0, "no socket listing: nothing can be said about this host's sockets")
-    unknown = sum(1 for s in snap.sockets if not s.owners)
+    # TIME_WAIT, request and orphaned sockets belong to no process (no inode), so a missing
+    # owner there is no gap in what we saw; where the source gives no inodes, assume held.
+    inodes = any(s.inode for s in snap.sockets)
+    held = [s for s in snap.sockets if s.state not in _OWNERLESS and (s.inode or not inodes)]
+    unknown = sum(1 for s in held if not s.owners)
     if coll.process_visibility != "full" and unknown:
         uid = "" if coll.uid is None else f" (collected as uid {coll.uid})"
         gaps.append(
             f"process visibility {coll.process_visibility!r}{uid}: owners of {unknown} of "
-            f"{len(snap.sockets)} sockets unknown, so those are grouped by local port and their "
+            f"{len(held)} process-held sockets unknown, so those are grouped by local port and their "
             "processes' fd limits are unread"
         )
     if coll.socket_source and coll.socket_source != "ss" and snap.listeners:
