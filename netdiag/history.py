@@ -250,16 +250,10 @@ def _utc_text(when: str | datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _counted(result: HostResult) -> int:
+def _counted(result: HostResult, snap: Snapshot | None) -> int:
     """1 when the host's sockets were listed: only then does a missing count mean zero."""
-    snap = result.latest
     ok = result.outcome.scanned and snap is not None and bool(snap.collection.socket_source or snap.sockets)
     return int(ok)
-
-
-def _netns(result: HostResult) -> str:
-    snap = result.latest
-    return snap.host.netns if snap is not None else "host"
 
 
 class History:
@@ -335,12 +329,13 @@ class History:
         """Store one scan: every host's outcome and, for hosts scanned, their metrics. Returns its id."""
         started_text = _utc_text(started)
         options_text = json.dumps(dict(options or {}), sort_keys=True, default=str)
-        results: dict[tuple[str, str], HostResult] = {}
+        # One row per host and network namespace, from each namespace's newest snapshot.
+        results: dict[tuple[str, str], tuple[HostResult, Snapshot | None]] = {}
         for r in hosts:  # a host listed twice (a retry) keeps its last result
-            results[(r.name, _netns(r))] = r
+            for view in r.views() or (None,):
+                results[(r.name, view.host.netns if view is not None else "host")] = (r, view)
         rows: list[tuple[str, str, str, float, str | None]] = []
-        for (host, netns), r in results.items():
-            snap = r.latest
+        for (host, netns), (r, snap) in results.items():
             if snap is None or not r.outcome.scanned:
                 continue
             for key, m in metrics(snap).items():
@@ -355,7 +350,10 @@ class History:
             conn.executemany(
                 "INSERT INTO host_results (scan, host, netns, outcome, message, counted)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(scan, h, ns, r.outcome.value, r.message, _counted(r)) for (h, ns), r in results.items()],
+                [
+                    (scan, h, ns, r.outcome.value, r.message, _counted(r, v))
+                    for (h, ns), (r, v) in results.items()
+                ],
             )
             conn.executemany(
                 "INSERT INTO series (scan, host, netns, key, value, pids) VALUES (?, ?, ?, ?, ?, ?)",

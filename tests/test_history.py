@@ -193,6 +193,21 @@ def test_namespaces_are_separate_series(db: History) -> None:
     assert ("web1", "blue", key) in db.keys("web1")
 
 
+def test_one_host_read_in_several_namespaces_records_each(db: History) -> None:
+    # The shape a collection gives: per sample one snapshot per namespace, the root one last;
+    # each namespace's newest snapshot is recorded, not only the root's.
+    samples = (
+        snapshot(*close_waits(2), netns="blue"),
+        snapshot(*close_waits(3)),
+        snapshot(*close_waits(7), netns="blue"),
+        snapshot(*close_waits(5)),
+    )
+    db.record_scan(T0, 1, [HostResult(name="web1", address="local", outcome=Outcome.OK, samples=samples)])
+    key = close_wait_key("leaky", 9000)
+    assert db.series("web1", key) == [("2024-05-01T12:00:00Z", 5.0)]
+    assert db.series("web1", key, netns="blue") == [("2024-05-01T12:00:00Z", 7.0)]
+
+
 def test_options_and_started_normalised(db: History, tmp_path: Path) -> None:
     scan = db.record_scan("2024-05-01T14:00:00+02:00", 2.5, [], options={"limit": "web*", "path": tmp_path})
     db.close()

@@ -101,7 +101,7 @@ def test_host_fields(doc: dict[str, Any]) -> None:
     assert web["findings"] == sum(1 for f in rich_scan().findings if f.host == "web-1.prod") == 5
     assert web["states"]["CLOSE_WAIT"] == 200 and web["states"]["NEW_SYN_RECV"] == 0
     db = by_name["db-1.prod"]
-    assert db["netns"] == ["host", "blue"] and db["samples"] == 2
+    assert db["netns"] == ["host", "blue"] and db["samples"] == 1  # one sample, two namespaces
     assert db["states"]["FIN_WAIT2"] == 80  # latest view of each namespace, summed
     assert by_name["clean-1"]["worst"] == "ok"
     assert by_name["legacy-1"]["worst"] == "info" and by_name["legacy-1"]["fullest_queue"]["backlog"] is None

@@ -45,15 +45,8 @@ def visible(text: str, *, one_line: bool = False) -> str:
 
 
 def latest_views(host: HostResult) -> tuple[Snapshot, ...]:
-    """The newest snapshot of each network namespace a host was read in, first-seen order.
-
-    Samples are time-ordered; a host read in several namespaces sends one snapshot
-    per namespace per sample, so "the latest" is per namespace, not one snapshot.
-    """
-    newest: dict[str, Snapshot] = {}
-    for snap in host.samples:
-        newest[snap.host.netns] = snap  # later samples overwrite, dict keeps first-seen order
-    return tuple(newest.values())
+    """The newest snapshot of each network namespace a host was read in (``HostResult.views``)."""
+    return host.views()
 
 
 def state_counts(views: Iterable[Snapshot]) -> dict[str, int]:

@@ -217,7 +217,7 @@ def _host_view(anchor: str, host: HostResult, mine: Sequence[tuple[Finding, str]
         hostname=_t(info.hostname) if info else "",
         kernel=_t(info.kernel) if info else "",
         collected_at=_t(info.collected_at) if info else "",
-        samples=len(host.samples),
+        samples=host.sample_count,
         missing=tuple(_t(m) for m in missing),
         states=tuple((k, v) for k, v in states.items() if v),
         total_sockets=sum(states.values()),

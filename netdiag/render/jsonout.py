@@ -51,7 +51,7 @@ def _host(host: HostResult, findings: dict[str, list[Finding]]) -> dict[str, Any
         "outcome": host.outcome.value,
         "message": host.message,
         "seconds": host.seconds,
-        "samples": len(host.samples),
+        "samples": host.sample_count,
         "netns": [s.host.netns for s in views],
         "hostname": (info.hostname or None) if info else None,
         "kernel": (info.kernel or None) if info else None,
