@@ -179,4 +179,4 @@ def test_commands_spawned_do_not_grow_with_processes(tmp_path: Path) -> None:
     finally:
         one.stop()
     assert sorted(before) == sorted(after)  # pipeline members start in any order
-    assert len(before) <= 20, before  # a fixed handful: 17 today
+    assert len(before) <= 22, before  # a fixed handful: 20 today (host mode lists this netns's pids first)

@@ -140,20 +140,83 @@ try_sockets() {
 	[ "$rc" -ne 0 ] || sockets_done=$tool
 }
 
-# The fd map: one `ls -l` over every /proc/<pid>/fd (xargs splits the list
-# only if it exceeds ARG_MAX; the leading /dev/null makes ls print a
+# ss -e names each socket's cgroup through the cgroup2 mount; where none is to
+# be seen (cgroup v1 only, as on RHEL 8; a private /sys, as under `ip netns
+# exec`) it searches /proc/mounts again for every socket and prints "Failed to
+# find cgroup2 mount" each time: some 35 us a socket, 15 times `ss -tan` at
+# 200,000 sockets, whatever its stderr is sent to. Then ss runs with its
+# stderr dropped (its exit status kept) while the sockets are few, and past
+# SS_CGROUPLESS_MAX `--sockets=auto` passes it over for the next source (whose
+# unknown listen backlogs the record shows).
+SS_CGROUPLESS_MAX=5000
+
+# tcp_inuse: TCP sockets in use in this namespace (sockstat, sockstat6) into $inuse.
+tcp_inuse() {
+	inuse=0
+	for f in /proc/net/sockstat /proc/net/sockstat6; do
+		[ -r "$f" ] || continue
+		while read -r proto key n _; do
+			case $proto in TCP: | TCP6:) ;; *) continue ;; esac
+			case $key:$n in inuse:*[!0-9]* | inuse:) ;; inuse:*) inuse=$((inuse + n)) ;; esac
+		done <"$f"
+	done
+}
+
+# has_cgroup2: whether ss will find a cgroup2 mount (it reads /proc/mounts).
+has_cgroup2() {
+	grep -q '^[^ ]* [^ ]* cgroup2 ' /proc/self/mounts 2>/dev/null
+}
+
+ss_quiet() {
+	ss -tanoe 2>/dev/null && return 0
+	r=$?
+	printf 'ss -tanoe: exit %s (stderr dropped: no cgroup2 mount, ss -e would name every socket)\n' "$r" >&2
+	return "$r"
+}
+
+# ss_quiet_in TARGET: ss_quiet in another network namespace.
+ss_quiet_in() {
+	nsenter --net="$1" ss -tanoe 2>/dev/null && return 0
+	r=$?
+	printf 'nsenter --net=%s ss -tanoe: exit %s (stderr dropped: no cgroup2 mount)\n' "$1" "$r" >&2
+	return "$r"
+}
+
+ss_sockets() {
+	ss_cgroupless=
+	if ! command -v ss >/dev/null 2>&1 || has_cgroup2; then
+		try_sockets ss 'ss -tanoe' ss -tanoe
+		return 0
+	fi
+	ss_cgroupless=1
+	tcp_inuse
+	if [ "$sockets_pref" = auto ] && [ "$inuse" -gt "$SS_CGROUPLESS_MAX" ]; then
+		missing sockets 'ss -tanoe' "skipped: no cgroup2 mount, and ss -e would search /proc/mounts for each of $inuse sockets"
+		return 0
+	fi
+	try_sockets ss 'ss -tanoe (stderr dropped: no cgroup2 mount)' ss_quiet
+}
+
+# The fd map: one `ls -l` over the /proc/<pid>/fd directories (xargs splits the
+# list only if it exceeds ARG_MAX; the leading /dev/null makes ls print a
 # "/proc/N/fd:" heading even for a one-directory batch), its stderr merged so
 # that refused and vanished processes are counted: a directory of another
 # user's process (not root), or links root may not read either (LSM, ptrace
-# rules), make that pid "denied". One awk emits:
+# rules), make that pid "denied". One awk streams the section out:
 #   S PID FD:INODE...        the socket links of a process (one line, or more if a message cut in)
 #   P PID FDS SOCKETS        per process holding sockets: its open fd count
 #   E TEXT                   per other message      V READABLE DENIED GONE   once, at the end
-# The fd map covers every process whatever its network namespace (socket
-# inodes are unique machine-wide), so it serves the namespaces' sockets too.
+# and writes the socket holders' pids, as one "owners: PID..." line, to its
+# stderr, the only part the shell keeps. Reading each fd link costs the kernel
+# more than anything else the script does, so with --netns=host (or without
+# the privilege to enter namespaces) only processes in the script's own
+# network namespace are listed: a socket is the namespace's that created it,
+# and its holders are, bar fd passing across namespaces, in that namespace.
+# Otherwise the map covers every process (socket inodes are unique
+# machine-wide), and serves the namespaces' sockets too.
 FDMAP_AWK='
 function close_s() { if (open) { printf "\n"; open = 0 } }
-function done_pid() { close_s(); if (pid != "" && ns > 0) print "P", pid, nfd, ns }
+function done_pid() { close_s(); if (pid != "" && ns > 0) { print "P", pid, nfd, ns; owners = owners " " pid } }
 function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "?" }
 /^\/proc\/[0-9]+\/fd:$/ { done_pid(); pid = substr($0, 7, length($0) - 10); nfd = 0; ns = 0; readable++; next }
 /^l[-r][-w]/ {
@@ -171,17 +234,58 @@ function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6,
 /^ls: .*o such file or directory/ { gone++; next }
 /^total [0-9]+$/ || /^$/ || /^c.* \/dev\/null$/ { next }
 { close_s(); print "E", $0 }
-END { done_pid(); print "V", readable + 0, denied + 0, gone + 0 }
+END { done_pid(); print "V", readable + 0, denied + 0, gone + 0; print "owners:" owners > "/dev/stderr" }
 '
+
+# The fd directories of the processes in the script's network namespace, and
+# of those whose namespace link could not be read (the fd pass counts them
+# as refused or vanished); every one if the script's own link is unreadable.
+FDDIRS_AWK='
+function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "" }
+{ p = pid_of($0) }
+p == "" { next }
+/^l/ && $NF ~ /^net:\[[0-9]+\]$/ { net[p] = $NF; next }
+{ other[p] = 1 }
+END {
+	mine = (self in net) ? net[self] : ""
+	for (p in net) if (mine == "" || net[p] == mine) print "/proc/" p "/fd"
+	for (p in other) print "/proc/" p "/fd"
+}
+'
+
+fd_dirs() {
+	case $netns in
+	host | denied)
+		printf '%s\n' /proc/[0-9]*/ns/net | xargs ls -l 2>&1 | awk -v self="$$" "$FDDIRS_AWK"
+		;;
+	*) printf '%s\n' /proc/[0-9]*/fd ;;
+	esac
+}
 
 fdmap() {
 	begin fdmap
-	FDMAP=$({ printf '%s\n' /proc/[0-9]*/fd | xargs ls -l /dev/null 2>&1 | awk "$FDMAP_AWK"; } 2>&1)
+	case $netns in
+	host | denied) what='ls -l /proc/<pids of this netns>/fd | awk' ;;
+	*) what='ls -l /proc/[0-9]*/fd | awk' ;;
+	esac
+	kept=$({ fd_dirs | xargs ls -l /dev/null 2>&1 | awk "$FDMAP_AWK"; } 2>&1 >&3 3>&-)
 	rc=$?
-	[ -z "$FDMAP" ] || printf '%s\n' "$FDMAP"
-	finish fdmap "$rc" 'ls -l /proc/[0-9]*/fd | awk' ''
-	# (awk's absence was just reported in the fdmap section)
-	OWNERS=$(printf '%s\n' "$FDMAP" | awk '$1 == "P" { print $2 }' 2>/dev/null)
+	# the owners line is ours; anything else (awk missing or failing) is the step's stderr
+	OWNERS=
+	err=
+	rest=$kept
+	while [ -n "$rest" ]; do
+		line=${rest%%"$NL"*}
+		case $rest in
+		*"$NL"*) rest=${rest#*"$NL"} ;;
+		*) rest= ;;
+		esac
+		case $line in
+		owners:*) OWNERS=${line#owners:} ;;
+		*) err=$err${err:+$NL}$line ;;
+		esac
+	done
+	finish fdmap "$rc" "$what" "$err"
 }
 
 # of_owners SUFFIX CMD...: CMD once over /proc/<pid>/SUFFIX of every pid
@@ -357,7 +461,14 @@ netns_one() {
 	entered=
 	if [ -n "$have_nsenter" ]; then
 		case $sockets_done in
-		ss) step "sockets@$ino" "nsenter --net=$target ss -tanoe" nsenter --net="$target" ss -tanoe ;;
+		ss)
+			if [ -n "$ss_cgroupless" ]; then
+				step "sockets@$ino" "nsenter --net=$target ss -tanoe (stderr dropped: no cgroup2 mount)" \
+					ss_quiet_in "$target"
+			else
+				step "sockets@$ino" "nsenter --net=$target ss -tanoe" nsenter --net="$target" ss -tanoe
+			fi
+			;;
 		netstat) step "sockets@$ino" "nsenter --net=$target netstat -tanoeW" nsenter --net="$target" netstat -tanoeW ;;
 		*)
 			if [ "$pid" = - ]; then
@@ -497,7 +608,8 @@ collect() {
 	step host 'read hostname, osrelease; id -u; date +%s' host_info
 
 	sockets_done=
-	case $sockets_pref in auto | ss) try_sockets ss 'ss -tanoe' ss -tanoe ;; esac
+	ss_cgroupless=
+	case $sockets_pref in auto | ss) ss_sockets ;; esac
 	case $sockets_pref in auto | netstat) try_sockets netstat 'netstat -tanoeW' netstat -tanoeW ;; esac
 	case $sockets_pref in auto | proc) try_sockets proc 'cat /proc/net/tcp /proc/net/tcp6' proc_tcp ;; esac
 
