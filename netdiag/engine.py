@@ -23,6 +23,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from netdiag.model import Snapshot, Socket
 from netdiag.results import Finding, HostResult, Outcome, Related, Severity
+from netdiag.rules import SocketIndex
 
 EVIDENCE_LIMIT = 20  # socket lines kept per finding; the total is kept beside them
 FLEET = "(fleet)"  # the host named by a fleet rule's error finding
@@ -95,10 +96,20 @@ class HostContext:
     outcome: Outcome = Outcome.OK
     message: str | None = None
     history: History | None = None
+    # Each sample's SocketIndex, built on first use and shared by every rule run on this context.
+    indexes: dict[int, SocketIndex] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def latest(self) -> Snapshot:
         return self.samples[-1]
+
+    def index(self, snap: Snapshot | None = None) -> SocketIndex:
+        """``snap``'s sockets by state and its own addresses (default: the latest sample)."""
+        snap = self.latest if snap is None else snap
+        found = self.indexes.get(id(snap))  # the samples are held here, so their ids stay theirs
+        if found is None or found.snapshot is not snap:
+            found = self.indexes[id(snap)] = SocketIndex(snap)
+        return found
 
     @property
     def earliest(self) -> Snapshot:

@@ -421,7 +421,7 @@ def _join_owners(sockets: tuple[Socket, ...], fdmap: FdMap, names: dict[int, str
         holders = fdmap.owners.get(s.inode) if s.inode else None
         if holders:
             owners = tuple(Owner(pid, names.get(pid), fd) for pid, fd in sorted(holders))
-            s = replace(s, owners=owners)
+            s = s._replace(owners=owners)
         joined.append(s)
     return tuple(joined)
 

@@ -33,13 +33,16 @@ through a bounded cache, and regexes only for the optional fields.
 
 from __future__ import annotations
 
+import gc
 import re
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from itertools import repeat
+from typing import Any, Protocol
 
-from netdiag.model import Owner, Socket, TcpState, Timer
+from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
 from netdiag.parsers import Parsed, gc_paused
-from netdiag.parsers.endpoint import parse_endpoint
+from netdiag.parsers.endpoint import _canonical, parse_endpoint
 
 SOURCE = "ss"
 
@@ -103,72 +106,303 @@ def parse_owners(text: str, start: int) -> tuple[tuple[Owner, ...], int] | None:
         pos += 1
 
 
-def parse_ss(text: str) -> Parsed[Socket]:
-    """Read an ``ss`` listing; TCP rows become sockets, every other line is accounted for."""
+class Readable(Protocol):
+    """A text source read in blocks: an open file, ``io.StringIO``."""
+
+    def read(self, size: int = -1, /) -> str: ...
+
+
+def parse_ss(source: str | Readable) -> Parsed[Socket]:
+    """Read an ``ss`` listing; TCP rows become sockets, every other line is accounted for.
+
+    ``source`` is the listing's text, or an open text file that is read in blocks
+    so a million-row listing is never held whole beside its records.
+    """
     with gc_paused():
-        return _parse(text)
+        out = _parse(source)
+        if len(out.records) >= FREEZE_AT:
+            # A big listing's records are the process's data from now on, and hold no
+            # cycles: moved out of the collector's sight, they are not traversed again
+            # by each later collection (three passes over 2 million objects, seconds).
+            gc.freeze()
+    return out
 
 
-def _parse(text: str) -> Parsed[Socket]:
+FREEZE_AT = 100_000  # records; below this a collection's pass over them costs little
+
+
+# The row ``ss -tanoe`` prints, and nothing else: a State word and the two queues, the
+# local endpoint, the peer as an IPv4 dotted quad, ``*`` or a bracketed IPv6 address and
+# a port, then optionally ``timer:(...)``, ``uid:N``, ``ino:N`` and text without ``(``
+# (``sk:``, ``cgroup:``, ``<->``). On such a row ``_row`` could only do what ``_Columns``
+# does, so the regex picks the fields of a whole block of rows at once. Any other line
+# (headers, other netids, ``users:(``, scopes, names, continuation lines, odd line
+# breaks) matches the last branch and is read by ``_Lines``, which knows every shape.
+_ADDRESS = r"(?:\[[0-9a-fA-F:.]+\]|[0-9.]+|\*)"
+_FAST_ROW = re.compile(
+    rf"^(?:([A-Za-z][A-Za-z0-9_-]* +[0-9]+ +[0-9]+) +({_ADDRESS}:(?:[0-9]+|\*))"
+    r" +(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|\*)):([0-9]+|\*)"
+    r"(?: +(timer:\([^()\s]*\)))?(?:(?: +uid:([0-9]+))? +ino:([0-9]+)"
+    r"(?: [^(\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*)?)?"
+    r" *\r?$|(.*))",
+    re.M,
+)
+_BLOCK = 1 << 20  # characters per findall: big enough to amortise the call, small beside the records
+_MAX_PORT = 65535
+# What str.splitlines() breaks lines at, besides "\n" (a "\r" before "\n" is one break with it).
+_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ZERO: dict[int, None] = {0: None}  # inode 0 (a minisocket) is no inode
+
+
+def _blocks(source: str | Readable) -> Iterator[tuple[str, int, int]]:
+    """``(text, start, end)``: spans of whole lines, about ``_BLOCK`` characters, ending before a newline."""
+    if isinstance(source, str):
+        size = len(source)
+        pos = 0
+        while pos < size:
+            end = source.find("\n", min(pos + _BLOCK, size))
+            if end < 0:
+                end = size
+            yield source, pos, end
+            pos = end + 1
+        return
+    carry = ""
+    while block := source.read(_BLOCK):
+        text = carry + block
+        end = text.rfind("\n")
+        if end < 0:
+            carry = text
+            continue
+        yield text, 0, end
+        carry = text[end + 1 :]
+    if carry:
+        yield carry, 0, len(carry)
+
+
+def _parse(source: str | Readable) -> Parsed[Socket]:
     out: Parsed[Socket] = Parsed()
     records = out.records
-    states: dict[str, TcpState | None] = {}
-    stateless_header = False  # the last header had no State column
-    last_row: int | None = None  # index of the last TCP record, for continuation lines
-    row_seen = False  # a data row (of any netid) came before, so an indented line continues it
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    lines = _Lines(out)
+    columns = _Columns()
+    line_no = 0  # lines before the current block, counted as str.splitlines() counts them
+    for text, start, end in _blocks(source):
+        rows = _FAST_ROW.findall(text, start, end)
+        # Runs of fast rows between the other lines; almost every block is one run.
+        odd = [i for i, r in enumerate(rows) if not r[0]] if _has_odd(rows) else []
+        raw: list[str] | None = None
+        begin = 0
+        for stop in [*odd, len(rows)]:
+            if stop > begin:
+                run = rows[begin:stop] if begin or stop < len(rows) else rows
+                made = columns.sockets(run)
+                if made is not None:
+                    records.extend(made)
+                    lines.after_rows(stop - begin)
+                else:  # a value the fast rows cannot take (unknown state, port 65536...): say why
+                    raw = text[start:end].split("\n") if raw is None else raw
+                    for i in range(begin, stop):
+                        lines.read(raw[i], line_no + i + 1)  # one line each: the fast regex took them
+            if stop < len(rows):
+                line_no += lines.read(rows[stop][-1], line_no + stop + 1) - 1
+            begin = stop + 1
+        line_no += len(rows)
+    return out
+
+
+def _has_odd(rows: list[tuple[str, ...]]) -> bool:
+    """Whether a block holds a line that is not a fast row (C loops only: the common answer is no)."""
+    return "" in next(zip(*rows, strict=True), ())
+
+
+class _Columns:
+    """Fast rows to sockets, a block at a time: each field converted by one C loop (``map``/``zip``).
+
+    Caches map each distinct text of a field to one shared value (an ``Endpoint``,
+    an int, a ``Timer``), which is what keeps a million sockets small; only a text
+    not seen before runs Python code. A value that does not read makes the whole
+    run go to ``_Lines``, which says why.
+    """
+
+    __slots__ = ("heads", "locals", "ports", "timers", "uids", "v6")
+
+    def __init__(self) -> None:
+        self.heads: dict[str, tuple[TcpState, int, int]] = {}
+        self.locals: dict[str, Endpoint] = {}
+        self.v6: dict[str, str] = {}  # bracketed address -> canonical text
+        self.ports: dict[str, int | None] = {}
+        self.timers: dict[str, Timer | None] = {"": None}
+        self.uids: dict[str, int] = {}
+
+    def sockets(self, rows: list[tuple[str, ...]]) -> Iterator[Socket] | None:
+        heads, locs, v6s, v4s, pps, tms, uids, inos, _ = zip(*rows, strict=True)
+        if not (
+            _learn(self.heads, heads, _head)
+            and _learn(self.locals, locs, _local)
+            and _learn(self.ports, pps, _port, -1)
+            and _learn(self.timers, tms, _timer)
+            and _learn(self.v6, v6s, _canonical)
+            and _learn(self.uids, uids, int)
+        ):
+            return None
+        if "" in inos:  # no ino: printed (a listing without -e)
+            inos = tuple(map("0".__add__, inos))
+        inodes = list(map(int, inos))
+        new = tuple.__new__  # what Socket(...) and Endpoint(...) come down to, minus a Python call
+        states, queues, backlogs = zip(*map(self.heads.__getitem__, heads), strict=True)
+        peers = map(
+            new,
+            repeat(Endpoint),
+            zip(map(self.v6.get, v6s, v4s), map(self.ports.__getitem__, pps), repeat(None)),
+        )
+        # ss prints uid: only when it is not 0; without it the uid is 0, except on
+        # minisockets (ino:0), which have no owner at all.
+        users = map(self.uids.get, uids, map(_ZERO.get, inodes, repeat(0)))
+        return map(
+            new,
+            repeat(Socket),
+            zip(
+                states,
+                queues,
+                backlogs,
+                map(self.locals.__getitem__, locs),
+                peers,
+                map(self.timers.__getitem__, tms),
+                users,
+                map(_ZERO.get, inodes, inodes),
+                repeat(()),
+            ),
+        )
+
+
+def _learn(
+    cache: dict[str, Any], column: tuple[str, ...], make: Callable[[str], Any], bad: Any = None
+) -> bool:
+    """Add the column's new texts to ``cache``; False if one does not read (``make`` gives ``bad``)."""
+    for text in set(column).difference(cache):
+        if not text:
+            continue
+        value = make(text)
+        if value == bad:
+            return False
+        cache[text] = value
+    return True
+
+
+def _head(text: str) -> tuple[TcpState, int, int] | None:
+    word, recv_q, send_q = text.split()
+    state = TcpState.parse(word)  # no netid or header word parses as a state
+    return None if state is None else (state, int(recv_q), int(send_q))
+
+
+def _local(text: str) -> Endpoint | None:
+    address, _, port_text = text.rpartition(":")
+    port = _port(port_text)
+    if port == -1:
+        return None
+    # A dotted quad and * are their own canonical form (ipaddress reads no other).
+    return Endpoint(_canonical(address[1:-1]) if address[0] == "[" else address, port)
+
+
+def _port(text: str) -> int | None:
+    """A fast row's port (digits or ``*``): None for ``*``, -1 above 65535."""
+    if text == "*":
+        return None
+    value = int(text)
+    return value if value <= _MAX_PORT else -1
+
+
+class _Lines:
+    """Every line the fast loop does not take, read one by one as ``ss`` may print it."""
+
+    __slots__ = ("last_row", "out", "row_seen", "stateless_header", "states")
+
+    def __init__(self, out: Parsed[Socket]) -> None:
+        self.out = out
+        self.states: dict[str, TcpState | None] = {}
+        self.stateless_header = False  # the last header had no State column
+        self.last_row: int | None = None  # index of the last TCP record, for continuation lines
+        self.row_seen = False  # a data row (of any netid) came before, so an indented line continues it
+
+    def after_rows(self, count: int) -> None:
+        """``count`` TCP rows were read by the fast loop since the last line seen here."""
+        self.out.accounted += count
+        self.row_seen = True
+        self.last_row = len(self.out.records) - 1
+
+    def read(self, text: str, line_no: int) -> int:
+        """Read one ``\\n``-delimited line; the number of lines it is to ``str.splitlines()``."""
+        if not text:
+            return 1
+        pieces = text.splitlines()
+        for k, line in enumerate(pieces):
+            self.line(line, line_no + k)
+        # A line break other than "\r" at the very end is one more (empty) line before "\n".
+        return max(len(pieces), 1) + (text[-1] in _BREAKS and text[-1] != "\r")
+
+    def line(self, line: str, line_no: int) -> None:
+        out = self.out
+        records = out.records
         f = line.split(None, 5)
         if not f:
-            continue
+            return
         if line[0] in " \t":
-            if not row_seen:
+            if not self.row_seen:
                 out.warn(SOURCE, line_no, line, "indented line with no socket row before it")
-                continue
+                return
             out.accounted += 1
-            if last_row is not None:
-                records[last_row] = _merge(records[last_row], line)
-            continue
+            if self.last_row is not None:
+                records[self.last_row] = _merge(records[self.last_row], line)
+            return
         head = f[0]
         if head in _HEADER_STARTS:
-            stateless_header = "State" not in line.split()
-            row_seen = False
-            last_row = None
-            if stateless_header:
+            self.stateless_header = "State" not in line.split()
+            self.row_seen = False
+            self.last_row = None
+            if self.stateless_header:
                 out.warn(
                     SOURCE, line_no, line,
                     "header without a State column (single-state filter): rows cannot be read as TCP sockets",
                 )  # fmt: skip
             else:
                 out.accounted += 1
-            continue
-        row_seen = True
-        last_row = None
-        if head in OTHER_NETIDS or (stateless_header and head.isdigit()):
+            return
+        self.row_seen = True
+        self.last_row = None
+        if head in OTHER_NETIDS or (self.stateless_header and head.isdigit()):
             out.accounted += 1
-            continue
+            return
         if head == "tcp":
             f = line.split(None, 6)[1:]
             if not f:
                 out.warn(SOURCE, line_no, line, "tcp row without a state")
-                continue
+                return
+        states = self.states
         try:
             state = states[f[0]]
         except KeyError:
             state = states[f[0]] = TcpState.parse(f[0])
         if state is None:
             out.warn(SOURCE, line_no, line, _not_a_state(f[0], head))
-            continue
+            return
         result = _row(state, f)
         if isinstance(result, str):
             out.warn(SOURCE, line_no, line, result)
-            continue
+            return
         sock, problem = result
-        last_row = len(records)
+        self.last_row = len(records)
         records.append(sock)
         if problem:
             out.warn(SOURCE, line_no, line, problem)
         else:
             out.accounted += 1
+
+
+def parse_ss_lines(text: str) -> Parsed[Socket]:
+    """``parse_ss`` without its fast loop: every line read one by one (the reference it must equal)."""
+    out: Parsed[Socket] = Parsed()
+    lines = _Lines(out)
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        lines.line(line, line_no)
     return out
 
 
@@ -257,11 +491,9 @@ def _merge(sock: Socket, line: str) -> Socket:
     if "timer:(" not in line and "users:(" not in line and "ino:" not in line:
         return sock
     timer, uid, inode, owners, _ = _extras(line)
-    return replace(
-        sock,
+    return sock._replace(
         timer=sock.timer or timer,
         uid=sock.uid if sock.uid is not None else uid,
         inode=sock.inode or inode,
         owners=sock.owners or owners,
     )
-

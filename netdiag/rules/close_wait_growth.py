@@ -22,9 +22,17 @@ from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option, seconds_between
 from netdiag.history import close_wait_key, metrics
-from netdiag.model import Snapshot, Socket, TcpState
+from netdiag.model import Socket, TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import Culprit, fd_note, group_by_culprit, most_common, rising, sorted_sockets
+from netdiag.rules import (
+    Culprit,
+    fd_note,
+    group_by_culprit,
+    most_common,
+    most_common_text,
+    rising,
+    sorted_sockets,
+)
 from netdiag.rules.close_wait_leak import Options as LeakOptions
 
 _LEAK = LeakOptions()
@@ -37,10 +45,6 @@ class Options:
     # Same trend test as close_wait_leak's history escalation: ten more, never fewer.
     growth_min: int = option(_LEAK.growth_min, "rise across the scans that fires")
     history_scans: int = option(_LEAK.history_scans, "recorded scans (this one included) that must rise")
-
-
-def _close_waits(snap: Snapshot) -> list[Socket]:
-    return [s for s in snap.sockets if s.state is TcpState.CLOSE_WAIT]
 
 
 def _key(c: Culprit, socks: list[Socket]) -> str:
@@ -61,7 +65,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         return
     snap = ctx.latest
     now = metrics(snap)  # counted exactly as the recorded series were
-    for c, socks in sorted(group_by_culprit(_close_waits(snap), snap).items(), key=lambda kv: -len(kv[1])):
+    close_waits = ctx.index().in_state(TcpState.CLOSE_WAIT)
+    for c, socks in sorted(group_by_culprit(close_waits, snap).items(), key=lambda kv: -len(kv[1])):
         if len(socks) >= opts.below:
             continue
         key = _key(c, socks)
@@ -75,7 +80,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         if len(trend) < opts.history_scans or not rising(trend, opts.growth_min):
             continue
         times = [t for t, _ in points[-(opts.history_scans - 1) :]] + [snap.host.collected_at]
-        local = most_common(str(s.local) for s in socks) or "?"
+        local = most_common_text(s.local for s in socks) or "?"
         message = (
             f"{c.label} holds {len(socks)} CLOSE_WAIT sockets on {local}, below the leak threshold "
             f"({opts.below}) but growing over the last {len(trend)} scans: "

@@ -36,6 +36,7 @@ from netdiag.rules import (
     fd_note,
     group_by_culprit,
     most_common,
+    most_common_text,
     plural,
     rising,
     sorted_sockets,
@@ -61,8 +62,8 @@ class Options:
     history_scans: int = option(3, "recorded scans (this one included) that must show growth")
 
 
-def _close_waits(snap: Snapshot) -> list[Socket]:
-    return [s for s in snap.sockets if s.state is TcpState.CLOSE_WAIT]
+def _close_waits(ctx: HostContext, snap: Snapshot) -> list[Socket]:
+    return ctx.index(snap).in_state(TcpState.CLOSE_WAIT)
 
 
 def _history_key(c: Culprit, socks: list[Socket]) -> str:
@@ -72,10 +73,10 @@ def _history_key(c: Culprit, socks: list[Socket]) -> str:
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
-    groups = group_by_culprit(_close_waits(snap), snap)
-    earlier = [group_by_culprit(_close_waits(s), s) for s in ctx.samples[:-1]]
+    groups = group_by_culprit(_close_waits(ctx, snap), snap)
+    earlier = [group_by_culprit(_close_waits(ctx, s), s) for s in ctx.samples[:-1]]
     now = metrics(snap) if ctx.history is not None else {}  # counted as history counts
-    first_tuples = {tuple4(s) for s in _close_waits(ctx.earliest)} if earlier else set()
+    first_tuples = {tuple4(s) for s in _close_waits(ctx, ctx.earliest)} if earlier else set()
     for c, socks in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         n = len(socks)
         if n < opts.threshold:
@@ -100,8 +101,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         if len(trend) >= max(opts.history_scans, 2) and rising(trend, opts.growth_min):
             why.append("the count grew over the last scans: " + " -> ".join(f"{v:g}" for v in trend))
 
-        local = most_common(str(s.local) for s in socks) or "?"
-        n_local = len({str(s.local) for s in socks})
+        local = most_common_text(s.local for s in socks) or "?"
+        n_local = len({str(e) for e in {s.local for s in socks}})
         peers = top((addr_key(s.peer) for s in socks), 3)
         peer_ports = {s.peer.port for s in socks if addr_key(s.peer) == peers[0][0]}
         peer = Endpoint(peers[0][0], peer_ports.pop() if len(peer_ports) == 1 else None)

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from netdiag.engine import HostContext, Rule, option
 from netdiag.model import Socket, TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import addr_key, fd_note, group_by_culprit, most_common, sorted_sockets, top, tuple4
+from netdiag.rules import (
+    addr_key,
+    fd_note,
+    group_by_culprit,
+    most_common,
+    most_common_text,
+    sorted_sockets,
+    top,
+    tuple4,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +45,10 @@ class Options:
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
-    unread = [s for s in snap.sockets if s.state is TcpState.CLOSE_WAIT and s.recv_q >= 2]
+    unread = [s for s in ctx.index().in_state(TcpState.CLOSE_WAIT) if s.recv_q >= 2]
     before: set[tuple[str, int | None, str, int | None]] = set()
     if len(ctx.samples) > 1:
-        before = {tuple4(s) for s in ctx.earliest.sockets if s.state is TcpState.CLOSE_WAIT and s.recv_q >= 2}
+        before = {tuple4(s) for s in ctx.index(ctx.earliest).in_state(TcpState.CLOSE_WAIT) if s.recv_q >= 2}
     for c, socks in sorted(group_by_culprit(unread, snap).items(), key=lambda kv: -len(kv[1])):
         n = len(socks)
         if n < opts.threshold:
@@ -50,7 +59,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         kept = sum(1 for s in socks if tuple4(s) in before)
         if kept and kept >= opts.persist_share * n:
             why.append(f"{kept} of them already held unread data in the first sample")
-        local = most_common(str(s.local) for s in socks) or "?"
+        local = most_common_text(s.local for s in socks) or "?"
         unread_bytes = sum(s.recv_q - 1 for s in socks)  # the FIN is not data
         message = (
             f"{c.label} holds {n} CLOSE_WAIT sockets with unread data on {local} "

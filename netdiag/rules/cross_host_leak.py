@@ -31,7 +31,6 @@ from netdiag.rules import (
     addr_key,
     culprit,
     is_loopback,
-    local_addresses,
     most_common,
     process_names,
     reversed4,
@@ -59,8 +58,7 @@ class _Pairing:
 
 
 def _own_addresses(ctx: HostContext) -> set[str]:
-    addrs = local_addresses(ctx.latest)
-    return {a for a in addrs if not is_loopback(a)}
+    return {a for a in ctx.index().local_addresses() if not is_loopback(a)}
 
 
 def _b_process(
@@ -100,9 +98,7 @@ def check(fleet: FleetContext, opts: Options) -> Iterator[Finding]:
         snap = a.latest
         names = process_names(snap)
         pairs: dict[tuple[Culprit, int], _Pairing] = {}
-        for s in snap.sockets:
-            if s.state is not TcpState.CLOSE_WAIT:
-                continue
+        for s in a.index().in_state(TcpState.CLOSE_WAIT):
             candidates = [i for i in owners_of.get(addr_key(s.peer), ()) if i != ai]
             if not candidates:
                 continue

@@ -27,8 +27,7 @@ from netdiag.rules import (
     culprit,
     group_by_culprit,
     is_local_peer,
-    local_addresses,
-    most_common,
+    most_common_text,
     port_range,
     process_names,
     reversed4,
@@ -46,22 +45,20 @@ class Options:
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
-    own = local_addresses(snap)
+    index = ctx.index()
+    own = index.local_addresses()
     (low, high), range_known = port_range(snap)
     stale = [
         s
-        for s in snap.sockets
-        if s.state is TcpState.CLOSE_WAIT
-        and s.peer.port is not None
-        and low <= s.peer.port <= high
-        and is_local_peer(s.peer, own)
+        for s in index.in_state(TcpState.CLOSE_WAIT)
+        if s.peer.port is not None and low <= s.peer.port <= high and is_local_peer(s.peer, own)
     ]
     if not stale:
         return
     by_tuple = {tuple4(s): s for s in stale}
     colliding: dict[tuple[str, int | None, str, int | None], Socket] = {}  # CLOSE_WAIT 4-tuple -> SYN_SENT
-    for s in snap.sockets:
-        if s.state is TcpState.SYN_SENT and reversed4(s) in by_tuple:
+    for s in index.in_state(TcpState.SYN_SENT):
+        if reversed4(s) in by_tuple:
             colliding[reversed4(s)] = s
     names = process_names(snap)
     for c, socks in sorted(group_by_culprit(stale, snap).items(), key=lambda kv: -len(kv[1])):
@@ -69,7 +66,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         n = len(socks)
         if n < opts.threshold and not hits:
             continue
-        local = most_common(str(s.local) for s in socks) or "?"
+        local = most_common_text(s.local for s in socks) or "?"
         message = (
             f"{c.label} holds {n} CLOSE_WAIT sockets on {local} from local peers whose ports lie in "
             f"ip_local_port_range {low}-{high}{'' if range_known else ' (kernel default assumed)'} "

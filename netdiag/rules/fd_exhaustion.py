@@ -43,6 +43,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     wanted = {p.pid for p, *_ in near}
     by_pid: dict[int, list[Socket]] = {}
     for s in snap.sockets:
+        if not s.owners:
+            continue
         for pid in {o.pid for o in s.owners if o.pid is not None and o.pid in wanted}:
             by_pid.setdefault(pid, []).append(s)  # a socket shared after fork is in each one's fds
     for p, fds, soft, fire_at in near:

@@ -47,12 +47,11 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
     visible = snap.collection.process_visibility == "full"
     groups: dict[tuple[str, int | None], list[Socket]] = {}
-    for s in snap.sockets:
-        if s.state is TcpState.FIN_WAIT2:
-            groups.setdefault((addr_key(s.peer), s.peer.port), []).append(s)
+    for s in ctx.index().in_state(TcpState.FIN_WAIT2):
+        groups.setdefault((addr_key(s.peer), s.peer.port), []).append(s)
     before = set()
     if len(ctx.samples) > 1:
-        before = {tuple4(s) for s in ctx.earliest.sockets if s.state is TcpState.FIN_WAIT2 and s.owners}
+        before = {tuple4(s) for s in ctx.index(ctx.earliest).in_state(TcpState.FIN_WAIT2) if s.owners}
     fin_timeout = snap.sysctl_int("net.ipv4.tcp_fin_timeout")
     names = process_names(snap)
     for _, socks in sorted(groups.items(), key=lambda kv: -len(kv[1])):

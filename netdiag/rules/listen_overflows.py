@@ -39,8 +39,8 @@ def _value(snap: Snapshot, name: str) -> int | None:
     return snap.counters.get("TcpExt", {}).get(name)
 
 
-def _fullest(snap: Snapshot) -> Listener | None:
-    known = [lst for lst in snap.listeners if lst.backlog is not None and lst.queue > 0]
+def _fullest(ctx: HostContext) -> Listener | None:
+    known = [lst for lst in ctx.index().listeners() if lst.backlog is not None and lst.queue > 0]
     return max(known, key=lambda lst: (lst.queue / max(lst.backlog or 1, 1), lst.queue), default=None)
 
 
@@ -67,7 +67,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             delta = max(delta, d)
     if not since_boot:
         return
-    lst = _fullest(snap)
+    lst = _fullest(ctx)
     c = culprit(lst.socket, snap) if lst is not None else None
     suspect = ""
     if lst is not None and c is not None:

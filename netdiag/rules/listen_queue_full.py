@@ -34,8 +34,10 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
     somaxconn = snap.sysctl_int("net.core.somaxconn")
     names = process_names(snap)
-    earlier_full = [{lst.socket.local for lst in s.listeners if lst.full} for s in ctx.samples[:-1]]
-    for lst in snap.listeners:
+    earlier_full = [
+        {lst.socket.local for lst in ctx.index(s).listeners() if lst.full} for s in ctx.samples[:-1]
+    ]
+    for lst in ctx.index().listeners():
         if lst.backlog is None or lst.queue == 0:
             continue
         fire_at = max(1, math.ceil(opts.warn_share * lst.backlog))

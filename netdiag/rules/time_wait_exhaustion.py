@@ -15,11 +15,14 @@ not use ephemeral ports and is not counted.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import contains, itemgetter, mod
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Endpoint, Socket, TcpState
+from netdiag.model import Endpoint, Socket, TcpState, address_key
 from netdiag.results import Finding, Severity
 from netdiag.rules import addr_key, culprit, port_range, process_names, sorted_sockets, top
 
@@ -32,6 +35,38 @@ class Options:
     critical_share: float = option(0.95, "share that is critical")
 
 
+def _crowded(sockets: Sequence[Socket], fire_at: int) -> list[Socket]:
+    """The sockets that might be in a group of ``fire_at`` or more, in snapshot order.
+
+    A group shares a peer port and a peer address, so its sockets are among those
+    whose port occurs ``fire_at`` times, and whose address key falls in a hash bucket
+    that holds ``fire_at`` of them. Counting those in C loops first spares the
+    grouping below a million Python-level steps; it still sees every socket that
+    can matter.
+    """
+    counts = Counter(map(_PORT, map(_PEER, sockets)))
+    hot_ports = {p for p, n in counts.items() if p is not None and n >= fire_at}
+    if not hot_ports:
+        return []
+    sockets = list(compress(sockets, map(hot_ports.__contains__, map(_PORT, map(_PEER, sockets)))))
+    addresses = list(map(_ADDRESS, map(_PEER, sockets)))
+    # Spellings of one address share its key: a dotted quad is its own, only text with
+    # a colon (IPv6, IPv4-mapped) may be another spelling of some address.
+    colon = set(compress(addresses, map(contains, addresses, repeat(":"))))
+    keys = {a: address_key(a) for a in colon}
+    buckets = list(map(mod, map(hash, map(keys.get, addresses, addresses)), repeat(_BUCKETS)))
+    hot = {b for b, n in Counter(buckets).items() if n >= fire_at}
+    if not hot:
+        return []
+    return list(compress(sockets, map(hot.__contains__, buckets)))
+
+
+_BUCKETS = 256  # small ints: Python shares them, so a million bucket numbers cost no memory
+_PEER = itemgetter(4)  # Socket.peer
+_PORT = itemgetter(1)  # Endpoint.port
+_ADDRESS = itemgetter(0)  # Endpoint.address
+
+
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
     (low, high), range_known = port_range(snap)
@@ -40,7 +75,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         return
     fire_at = max(1, math.ceil(opts.warn_share * size))
     groups: dict[tuple[str, str, int], list[Socket]] = {}
-    for s in snap.sockets:
+    for s in _crowded(snap.sockets, fire_at):
         if (
             s.state is not TcpState.LISTEN
             and s.peer.port is not None
