@@ -30,6 +30,7 @@ from netdiag.model import (
     Process,
     Snapshot,
     Socket,
+    TcpState,
 )
 from netdiag.parsers import Parsed
 from netdiag.parsers.counters import parse_counters
@@ -155,9 +156,14 @@ def assemble_all(
     return (*views, root)
 
 
-_NS_EVIDENCE = frozenset({"nscgroup", "nshostname", "nsdocker", "nspick"})
+_NS_EVIDENCE = frozenset({"nscgroup", "nshostname", "nsdocker", "nspick", "nsproc"})
 _SHARED_STEPS = ("host", "fdmap", "comm", "limits", "cmdline")
 _NSNET_LINE = re.compile(r"/proc/(?:\d+/)?net/(netstat|snmp|sockstat6?):(.*)")
+# The script's NS_SMALL_MAX: a namespace of at most this many TCP sockets, none that a rule
+# judges against its sysctls (``_judged``), is read through /proc/<pid>/net, not entered.
+NS_SMALL_MAX = 32
+_NSPROC_LINE = re.compile(r"/proc/(\d+)/net/(tcp6?|netstat|snmp|sockstat6?):(.*)")
+_NSPROC_PARTS = {"tcp": "tcp", "tcp6": "tcp", "netstat": "netstat", "snmp": "snmp"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,12 +248,27 @@ def _namespaces(
     views: list[Snapshot] = []
     notes: list[str] = []
     picked = _picked(named.get("nspick"))
-    for ino in picked:
-        if ino not in per_ns:
-            why = "held only by a mount, and nsenter is missing" if picked[ino] == "-" else "not read"
-            notes.append(f"{labels.get(ino, f'netns:{ino}')} ({why})")
-    for ino, secs in per_ns.items():
+    tables = _split_nsproc(named.get("nsproc"))
+    nsproc_run = (_command(named["nsproc"], shared.fdmap),) if "nsproc" in named else ()
+    for ino in dict.fromkeys([*picked, *per_ns]):
         name = labels.get(ino, f"netns:{ino}")
+        pid = picked.get(ino, "-")
+        if ino not in per_ns:
+            if pid.isdigit() and "sockstat" in tables.get(int(pid), {}):  # an empty tcp table is not read
+                views.append(
+                    _table_view(
+                        replace(host, netns=name),
+                        tables[int(pid)],
+                        shared,
+                        commands=(*shared_commands, *nsproc_run),
+                        description=described[ino][1],
+                    )
+                )
+                continue
+            why = "held only by a mount, and nsenter is missing" if pid == "-" else "not read"
+            notes.append(f"{name} ({why})")
+            continue
+        secs = per_ns[ino]
         attempts = [s for s in secs if s.name == "sockets"]
         if attempts and all(s.status != "ok" and _vanished(s) for s in attempts):
             notes.append(f"{name} (gone before it was read)")
@@ -287,6 +308,76 @@ def _namespaces(
             )
         )
     return nsmap, views, notes
+
+
+def _split_nsproc(section: Section | None) -> dict[int, dict[str, str]]:
+    """The ``nsproc`` grep, back into each pid's texts: ``tcp`` (tcp and tcp6), ``netstat``,
+    ``snmp`` and ``sockstat`` (sockstat and sockstat6)."""
+    parts: dict[int, dict[str, list[str]]] = {}
+    if section is None:
+        return {}
+    for line in section.text.splitlines():
+        if m := _NSPROC_LINE.fullmatch(line):
+            part = _NSPROC_PARTS.get(m[2], "sockstat")
+            parts.setdefault(int(m[1]), {}).setdefault(part, []).append(m[3])
+    return {pid: {k: "".join(x + "\n" for x in v) for k, v in p.items()} for pid, p in parts.items()}
+
+
+def _table_view(
+    host: HostInfo,
+    tables: dict[str, str],
+    shared: _Shared,
+    *,
+    commands: tuple[CommandRun, ...],
+    description: str,
+) -> Snapshot:
+    """A namespace read only through its process's ``/proc/PID/net`` tables, in the script's
+    one ``nsproc`` pass over every namespace: one of a few sockets and empty accept queues,
+    which the script does not enter, or any when nsenter is missing."""
+    reader = _Reader([])
+    section = Section("nsproc", tables.get("tcp", ""), "ok")
+    sockets = tuple(reader.records(section, parse_proc_tcp))
+    counters: dict[str, dict[str, int]] = {}
+    for part in ("netstat", "snmp"):
+        _merge(counters, reader.records(replace(section, text=tables.get(part, "")), parse_counters))
+    sockstat: dict[str, dict[str, int]] = {}
+    _merge(sockstat, reader.records(replace(section, text=tables.get("sockstat", "")), parse_sockstat))
+    small = len(sockets) <= NS_SMALL_MAX and not any(_judged(s) for s in sockets)
+    note = (
+        f"; not entered: {len(sockets)} sockets, none in CLOSE_WAIT or FIN_WAIT2 or waiting in an "
+        "accept queue; read "
+        "through /proc/<pid>/net in one "
+        "pass with the other small namespaces, so its sysctls were not read (rules needing one "
+        "fall back to the kernel default and say so)"
+        if small
+        else "; not entered (nsenter not found): read through /proc/<pid>/net, its sysctls not read"
+    )
+    record = CommandRun(
+        name="netns",
+        command="grep -H '' /proc/<pid>/net/...",
+        status="ok",
+        detail=(description + note)[:_DETAIL_MAX],
+    )
+    return _view(
+        host,
+        "proc",
+        sockets,
+        shared,
+        sysctls={},
+        counters=counters,
+        sockstat=sockstat,
+        commands=(*commands, record),
+        warnings=tuple(reader.warnings),
+        seconds=0.0,
+        bytes_received=sum(len(t.encode("utf-8", "replace")) for t in tables.values()),
+    )
+
+
+def _judged(s: Socket) -> bool:
+    """What makes the script enter a namespace (its NSREAD_AWK): CLOSE_WAIT, FIN_WAIT2, or a queue."""
+    return s.state in (TcpState.CLOSE_WAIT, TcpState.FIN_WAIT2) or (
+        s.state is TcpState.LISTEN and s.recv_q > 0
+    )
 
 
 def nsmap_warnings(named: dict[str, Section]) -> list[ParseWarning]:

@@ -493,6 +493,144 @@ netns_one() {
 	fi
 }
 
+# The namespaces' own /proc/PID/net files, read by two greps for all of them
+# (more only past ARG_MAX): /proc/PID/net shows PID's network namespace without
+# entering it. First the counters and sockstat, whose TCP/TCP6 "inuse" and "tw"
+# tell which socket tables hold anything: reading /proc/net/tcp walks the
+# kernel's whole established hash, shared by every namespace (some 2 ms here
+# even for an empty one), so an empty table is never read. Then those tables.
+# A namespace is entered (nsenter: ss for listen backlogs, and its sysctls)
+# only when they show what a rule judges against the namespace's own
+# settings: a CLOSE_WAIT or FIN_WAIT2 socket (the port range, tcp_fin_timeout),
+# a listener with connections waiting in its accept queue (a LISTEN row's
+# rx_queue is the queue's length; only ss tells the backlog it fills, and
+# somaxconn caps it), more than NS_SMALL_MAX TCP sockets (below it no count
+# rule reading a sysctl fires: time_wait_exhaustion needs thousands), or no
+# sockstat at all (its process gone: entering says so). A namespace of a few
+# idle or established sockets, most of a container host's, then costs a share
+# of two greps, not two nsenter runs (some 6 ms each).
+NS_SMALL_MAX=32
+
+# NSTABLES_AWK passes the first grep's lines through and writes, to its
+# stderr, "tables: FILE..." (the socket tables to read) and "read: PID..."
+# (the pids whose sockstat was read). Sockstat: "TCP: inuse N orphan N tw N
+# ...", "TCP6: inuse N"; a TIME_WAIT may be either family's.
+NSTABLES_AWK='
+{ print }
+/^\/proc\/[0-9]+\/net\/sockstat6?:TCP6?: inuse / {
+	p = substr($0, 7)
+	p = substr(p, 1, index(p, "/") - 1)
+	read[p] = 1
+	split(substr($0, index($0, ":") + 1), f, " ")
+	if (f[1] == "TCP:") { if (f[3] + 0 > 0) v4[p] = 1; if (f[7] + 0 > 0) { v4[p] = 1; v6[p] = 1 } }
+	else if (f[3] + 0 > 0) v6[p] = 1
+}
+END {
+	s = ""; r = ""
+	for (p in read) {
+		r = r " " p
+		if (p in v4) s = s " /proc/" p "/net/tcp"
+		if ((p in v6) && six) s = s " /proc/" p "/net/tcp6"
+	}
+	print "tables:" s > "/dev/stderr"
+	print "read:" r > "/dev/stderr"
+}
+'
+
+# NSREAD_AWK passes the tables through and writes "enter: PID..." (the pids
+# above) to its stderr. A row: "sl local remote st tx_queue:rx_queue ...",
+# st 0A is LISTEN, 08 CLOSE_WAIT, 05 FIN_WAIT2.
+NSREAD_AWK='
+{ print }
+/^\/proc\/[0-9]+\/net\/tcp6?:/ {
+	p = substr($0, 7)
+	p = substr(p, 1, index(p, "/") - 1)
+	split(substr($0, index($0, ":") + 1), f, " ")
+	if (f[1] == "sl") next
+	rows[p]++
+	if (f[4] == "08" || f[4] == "05" || (f[4] == "0A" && f[5] !~ /:0+$/)) judged[p] = 1
+}
+END {
+	s = ""
+	n = split(read, a, " ")
+	for (j = 1; j <= n; j++) seen[a[j]] = 1
+	n = split(pids, a, " ")
+	for (j = 1; j <= n; j++) {
+		p = a[j]
+		if (!(p in seen) || (p in judged) || rows[p] > max + 0) s = s " " p
+	}
+	print "enter:" s > "/dev/stderr"
+}
+'
+
+# ns_counters PIDS: grep -H over the counters of every pid; /dev/null first so
+# grep names every file even in a batch of one.
+ns_counters() {
+	if [ -r /proc/net/sockstat6 ]; then
+		files='netstat snmp sockstat sockstat6'
+	else
+		files='netstat snmp sockstat'
+	fi
+	for p in $1; do
+		for f in $files; do
+			printf '/proc/%s/net/%s\n' "$p" "$f"
+		done
+	done | xargs grep -H '' /dev/null
+}
+
+# words_lines WORDS: one word a line, for xargs.
+words_lines() {
+	for w in $1; do
+		printf '%s\n' "$w"
+	done
+}
+
+# kept_lines TEXT: the KEY:VALUE lines an awk kept (tables, read, enter) into
+# K_tables, K_read, K_enter; anything else (grep's or awk's complaints) onto err.
+kept_lines() {
+	rest=$1
+	while [ -n "$rest" ]; do
+		line=${rest%%"$NL"*}
+		case $rest in
+		*"$NL"*) rest=${rest#*"$NL"} ;;
+		*) rest= ;;
+		esac
+		case $line in
+		tables:*) K_tables=${line#tables:} ;;
+		read:*) K_read=${line#read:} ;;
+		enter:*) K_enter=${line#enter:} ;;
+		*) err=$err${err:+$NL}$line ;;
+		esac
+	done
+}
+
+# nsproc PIDS: the step; sets ENTER to the pids whose namespace is to be entered.
+# Complaints of grep (bar files of processes gone since: entering says so) and
+# awk are kept; the files stream out through awk.
+nsproc() {
+	begin nsproc
+	six=
+	[ ! -r /proc/net/tcp6 ] || six=1
+	err=
+	K_tables=
+	K_read=
+	K_enter=
+	kept=$({ { ns_counters "$1" 2>&1 >&4 4>&- | grep -v ': No such file or directory$' >&2; } 4>&1 |
+		awk -v six="$six" "$NSTABLES_AWK" >&3 3>&-; } 2>&1)
+	rc=$?
+	kept_lines "$kept"
+	if [ "$rc" -eq 0 ]; then
+		kept=$({ { words_lines "$K_tables" | xargs grep -H '' /dev/null 2>&1 >&4 4>&- |
+			grep -v ': No such file or directory$' >&2; } 4>&1 |
+			awk -v pids="$1" -v read="$K_read" -v max="$NS_SMALL_MAX" "$NSREAD_AWK" >&3 3>&-; } 2>&1)
+		rc=$?
+		kept_lines "$kept"
+	fi
+	ENTER=$K_enter
+	[ "$rc" -eq 0 ] || ENTER=$1
+	finish nsproc "$rc" "grep -H '' /proc/<pid a namespace>/net/{netstat,snmp,sockstat,sockstat6}, then its tcp, tcp6 if they hold sockets | awk" "$err"
+}
+
 # namespaces MODE: find them, read their labels' evidence, enter each chosen one.
 namespaces() {
 	begin netns
@@ -543,6 +681,18 @@ namespaces() {
 	saved_ifs=$IFS
 	IFS=$NL
 	set -f
+	pids=
+	for line in $NSLIST; do
+		IFS=' '
+		# shellcheck disable=SC2086 # "INODE PID TARGET"
+		set -- $line
+		IFS=$NL
+		[ "$2" = - ] || pids="$pids $2"
+	done
+	IFS=$saved_ifs
+	ENTER=
+	[ -z "$pids" ] || nsproc "$pids"
+	IFS=$NL
 	for line in $NSLIST; do
 		IFS=' '
 		# shellcheck disable=SC2086 # "INODE PID TARGET", the target may hold spaces
@@ -551,7 +701,15 @@ namespaces() {
 		ino=$1
 		pid=$2
 		shift 2
-		netns_one "$ino" "$pid" "$*"
+		# the others were read by nsproc; without nsenter, nothing more can be read of them
+		case $pid: in
+		-:) netns_one "$ino" "$pid" "$*" ;;
+		*)
+			case " $ENTER " in
+			*" $pid "*) [ -z "$have_nsenter" ] || netns_one "$ino" "$pid" "$*" ;;
+			esac
+			;;
+		esac
 	done
 	set +f
 	IFS=$saved_ifs
