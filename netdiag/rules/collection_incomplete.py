@@ -74,10 +74,13 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             f"{held} process-held sockets unknown, so those are grouped by local port and their "
             "processes' fd limits are unread"
         )
-    if coll.socket_source and coll.socket_source != "ss" and ctx.index().listeners():
+    # Without ss the backlog is unknown; that only matters for a queue holding connections
+    # (an empty queue cannot be full).
+    waiting = [x for x in ctx.index().listeners() if x.queue > 0]
+    if coll.socket_source and coll.socket_source != "ss" and waiting:
         gaps.append(
-            f"socket source {coll.socket_source}: accept-queue backlogs unknown, "
-            "so full listen queues cannot be judged"
+            f"socket source {coll.socket_source}: accept-queue backlogs unknown, so whether the "
+            f"{len(waiting)} listener(s) with connections waiting are full cannot be judged"
         )
     if len(coll.warnings) > opts.max_parse_warnings:
         gaps.append(f"{len(coll.warnings)} lines could not be parsed")

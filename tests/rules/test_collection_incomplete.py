@@ -40,8 +40,11 @@ def test_no_socket_list_is_a_warning():
 
 
 def test_netstat_source_cannot_tell_backlogs():
-    (f,) = findings("collection_incomplete", snap([LISTEN], source="netstat"))
-    assert "accept-queue backlogs unknown" in f.message
+    waiting = row("LISTEN", "0.0.0.0:80", "0.0.0.0:*", 3, 0)
+    (f,) = findings("collection_incomplete", snap([waiting], source="netstat"))
+    assert "accept-queue backlogs unknown" in f.message and "1 listener(s)" in f.message
+    # An empty accept queue cannot be full: an idle listener read without ss is no gap.
+    assert findings("collection_incomplete", snap([LISTEN], source="netstat")) == []
 
 
 def test_parse_warnings_and_tolerance():
