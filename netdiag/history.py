@@ -40,6 +40,7 @@ import configparser
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -279,7 +280,7 @@ class History:
             raise HistoryError(f"cannot open history {path}: {e}") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _wal(conn, busy_timeout)
             if str(mode).lower() != "wal":
                 raise HistoryError(f"history {path} cannot use WAL mode (journal_mode is {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; a crash loses at most a scan
@@ -424,6 +425,22 @@ class History:
         if not name.replace("_", "").isalnum():
             raise ValueError(f"bad pragma name {name!r}")
         return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """Switch to WAL, retrying while another first opener holds the file.
+
+    Changing the journal mode can fail with "database is locked" at once, without
+    SQLite's busy handler, when two runs open a new history at the same moment.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
