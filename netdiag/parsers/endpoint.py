@@ -128,6 +128,34 @@ def unresolved_port(text: str, endpoint: Endpoint) -> bool:
     return endpoint.port is None and not text.endswith("*")
 
 
+Core = tuple[int, int, Endpoint, Endpoint, "str | None"]
+
+
+def read_core(recv_q: str, send_q: str, local: str, peer: str) -> Core | str:
+    """The columns ss and netstat share: Recv-Q, Send-Q, local and peer endpoints.
+
+    Returns them with an optional remark (an unknown service name), or the reason
+    the row cannot be read.
+    """
+    try:
+        rq = int(recv_q)
+        sq = int(send_q)
+    except ValueError:
+        return f"Recv-Q/Send-Q not numbers: {recv_q!r} {send_q!r}"
+    if rq < 0 or sq < 0:
+        return f"negative Recv-Q/Send-Q: {recv_q!r} {send_q!r}"
+    lep = parse_endpoint(local)
+    if lep is None:
+        return f"unreadable local address {local!r}"
+    pep = parse_endpoint(peer)
+    if pep is None:
+        return f"unreadable peer address {peer!r}"
+    problem = None
+    if unresolved_port(local, lep) or unresolved_port(peer, pep):
+        problem = f"unknown service name in {local!r} or {peer!r}: port left empty"
+    return rq, sq, lep, pep, problem
+
+
 def _port(text: str) -> int | None:
     """A port: None for ``*`` or an unknown service name, -1 for text that is no port."""
     if text.isdigit() and text.isascii():

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
 from netdiag.parsers import Parsed, gc_paused
-from netdiag.parsers.endpoint import parse_endpoint, unresolved_port
+from netdiag.parsers.endpoint import read_core
 
 SOURCE = "netstat"
 
@@ -155,22 +155,10 @@ def _row(f: list[str], layout: _Layout) -> tuple[Socket, str | None] | str:
     state = TcpState.parse(f[5])
     if state is None:
         return f"unknown TCP state {f[5]!r}"
-    try:
-        recv_q = int(f[1])
-        send_q = int(f[2])
-    except ValueError:
-        return f"Recv-Q/Send-Q not numbers: {f[1]!r} {f[2]!r}"
-    if recv_q < 0 or send_q < 0:
-        return f"negative Recv-Q/Send-Q: {f[1]!r} {f[2]!r}"
-    local = parse_endpoint(f[3])
-    if local is None:
-        return f"unreadable local address {f[3]!r}"
-    peer = parse_endpoint(f[4])
-    if peer is None:
-        return f"unreadable foreign address {f[4]!r}"
-    problem = None
-    if unresolved_port(f[3], local) or unresolved_port(f[4], peer):
-        problem = f"unknown service name in {f[3]!r} or {f[4]!r}: port left empty"
+    core = read_core(f[1], f[2], f[3], f[4])
+    if isinstance(core, str):
+        return core
+    recv_q, send_q, local, peer, problem = core
     if f[0] == "tcp6":
         local = _mapped(local)
         peer = _mapped(peer)

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
 from netdiag.parsers import Parsed, gc_paused
-from netdiag.parsers.endpoint import _canonical, parse_endpoint
+from netdiag.parsers.endpoint import _canonical, read_core
 
 SOURCE = "ss"
 
@@ -418,22 +418,10 @@ def _row(state: TcpState, f: list[str]) -> tuple[Socket, str | None] | str:
     """``STATE RQ SQ LOCAL PEER [extras]`` to a socket and an optional remark, or why it is none."""
     if len(f) < 5:
         return f"expected State Recv-Q Send-Q Local Peer, got {len(f)} fields"
-    try:
-        recv_q = int(f[1])
-        send_q = int(f[2])
-    except ValueError:
-        return f"Recv-Q/Send-Q not numbers: {f[1]!r} {f[2]!r}"
-    if recv_q < 0 or send_q < 0:
-        return f"negative Recv-Q/Send-Q: {f[1]!r} {f[2]!r}"
-    local = parse_endpoint(f[3])
-    if local is None:
-        return f"unreadable local address {f[3]!r}"
-    peer = parse_endpoint(f[4])
-    if peer is None:
-        return f"unreadable peer address {f[4]!r}"
-    problem = None
-    if (local.port is None and f[3][-1] != "*") or (peer.port is None and f[4][-1] != "*"):
-        problem = f"unknown service name in {f[3]!r} or {f[4]!r}: port left empty"
+    core = read_core(f[1], f[2], f[3], f[4])
+    if isinstance(core, str):
+        return core
+    recv_q, send_q, local, peer, problem = core
     if len(f) < 6:
         return Socket(state, recv_q, send_q, local, peer), problem
     timer, uid, inode, owners, extra_problem = _extras(f[5])
