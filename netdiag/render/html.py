@@ -12,7 +12,9 @@ source but the one inline script, pinned by its hash.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -38,6 +40,10 @@ from netdiag.results import Finding, HostResult, ScanResult, Severity
 
 #: Evidence lines shown per finding; rules bound evidence already, this bounds the page.
 EVIDENCE_LINES = 25
+#: The page's first (most severe) findings show EVIDENCE_LINES; later ones TAIL_EVIDENCE_LINES
+#: (as many as ``-v`` prints), so 10,000 findings make a page a browser opens easily.
+FULL_EVIDENCE_FINDINGS = 1000
+TAIL_EVIDENCE_LINES = 10
 #: Listeners drawn per host, fullest first.
 LISTENER_BARS = 12
 TEMPLATE = "report.html"
@@ -67,9 +73,11 @@ class FindingView:
     threshold: str | None
     confidence: str
     message: str
-    explanation: str
-    remedy: str
-    evidence: tuple[str, ...]
+    explanation: str | None  # None: the same text as the rule's first finding, ``rule_first``, shows
+    remedy: str | None  # likewise
+    rule_first: str  # anchor of the rule's first finding, which always shows both in full
+    evidence: Markup  # the shown lines, joined and escaped once (one escape, not one per line)
+    evidence_shown: int
     evidence_total: int
     related: tuple[RelatedView, ...]
     series: Markup
@@ -169,7 +177,22 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else visible(text)
 
 
-def _finding_view(i: int, f: Finding, anchors: dict[str, str]) -> FindingView:
+def _pre_text(lines: Sequence[str]) -> Markup:
+    """Lines as the text of a ``<pre>``: joined, then escaped once (quotes need no escape in text)."""
+    return Markup(html.escape(visible("\n".join(lines)), quote=False))  # noqa: S704 (escaped here)
+
+
+def _finding_view(
+    i: int, f: Finding, anchors: dict[str, str], firsts: dict[str, tuple[Finding, str]]
+) -> FindingView:
+    """One finding; ``firsts`` maps each rule to its first finding and anchor (this one, if none yet).
+
+    A fleet-wide incident repeats one rule's explanation and remedy on thousands of
+    findings; only the rule's first finding carries them, the others link to it
+    (unless their text differs), which keeps a 10,000-finding page a fraction of the size.
+    """
+    first, first_anchor = firsts.setdefault(f.rule, (f, f"f{i}"))
+    shown = f.evidence[: EVIDENCE_LINES if i < FULL_EVIDENCE_FINDINGS else TAIL_EVIDENCE_LINES]
     return FindingView(
         anchor=f"f{i}",
         severity=f.severity.label,
@@ -185,9 +208,11 @@ def _finding_view(i: int, f: Finding, anchors: dict[str, str]) -> FindingView:
         threshold=None if f.threshold is None else number(f.threshold),
         confidence=_t(f.confidence),
         message=_t(f.message),
-        explanation=_t(f.explanation),
-        remedy=_t(f.remedy),
-        evidence=tuple(_t(e) for e in f.evidence[:EVIDENCE_LINES]),
+        explanation=None if first is not f and f.explanation == first.explanation else _t(f.explanation),
+        remedy=None if first is not f and f.remedy == first.remedy else _t(f.remedy),
+        rule_first=first_anchor,
+        evidence=_pre_text(shown),
+        evidence_shown=len(shown),
         evidence_total=max(f.evidence_total, len(f.evidence)),
         related=tuple(RelatedView(_t(r.host), _t(r.process or "?"), r.pid) for r in f.related),
         series=svg.sparkline(f.series, label=f"{f.rule} on {f.host}") if len(f.series) > 1 else Markup(""),
@@ -241,7 +266,8 @@ def build_view(result: ScanResult, *, title: str = "netdiag report") -> ReportVi
     """The whole report as plain values: one pass over findings, one over hosts."""
     ordered = sort_findings(result.findings)
     anchors = {h.name: f"h{i}" for i, h in enumerate(result.hosts)}
-    views = [_finding_view(i, f, anchors) for i, f in enumerate(ordered)]
+    firsts: dict[str, tuple[Finding, str]] = {}
+    views = [_finding_view(i, f, anchors, firsts) for i, f in enumerate(ordered)]
     per_host: dict[str, list[tuple[Finding, str]]] = {}
     for f, v in zip(ordered, views, strict=True):
         per_host.setdefault(f.host, []).append((f, v.anchor))
@@ -253,14 +279,12 @@ def build_view(result: ScanResult, *, title: str = "netdiag report") -> ReportVi
     by_worst: dict[str, int] = {}
     rule_counts: dict[str, list[int]] = {}
     rule_hosts: dict[str, set[str]] = {}
-    rule_first: dict[str, str] = {}
-    for f, v in zip(ordered, views, strict=True):
+    for f in ordered:
         rule_counts.setdefault(f.rule, [0, 0, 0])[Severity.CRITICAL - f.severity] += 1
         rule_hosts.setdefault(f.rule, set()).add(f.host)
-        rule_first.setdefault(f.rule, v.anchor)
     by_rule = sorted(
         (
-            RuleRow(_t(r), (c[0], c[1], c[2]), len(rule_hosts[r]), rule_first[r])
+            RuleRow(_t(r), (c[0], c[1], c[2]), len(rule_hosts[r]), firsts[r][1])
             for r, c in rule_counts.items()
         ),
         key=lambda row: (tuple(-n for n in row.counts), row.rule),
@@ -313,15 +337,17 @@ def _csp_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
 
 
+@functools.cache
+def template() -> jinja2.Template:
+    """The compiled report template: compiled once per process (a scan compiles it while it waits)."""
+    return _environment().get_template(TEMPLATE)
+
+
 def render_html(result: ScanResult, *, title: str = "netdiag report") -> str:
     """The report as one HTML document (UTF-8 text)."""
     script = _template_text(SCRIPT)  # verbatim, not templated: its hash goes into the CSP
-    return (
-        _environment()
-        .get_template(TEMPLATE)
-        .render(
-            view=build_view(result, title=title),
-            script=Markup(script),  # noqa: S704 (our own file, no host text in it)
-            script_hash=_csp_hash(script),
-        )
+    return template().render(
+        view=build_view(result, title=title),
+        script=Markup(script),  # noqa: S704 (our own file, no host text in it)
+        script_hash=_csp_hash(script),
     )
