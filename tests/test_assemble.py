@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -215,7 +218,7 @@ def real_output() -> bytes:
 def test_real_output_cut_anywhere_keeps_what_came_before(real_output: bytes) -> None:
     full = assemble(real_output, HOST)
     assert full.collection.warnings == ()
-    sysctls_end = real_output.index(b"==netdiag== end sysctls")
+    sysctls_end = real_output.index(b"==netdiag== end procfs")
     for cut in range(0, len(real_output), max(1, len(real_output) // 97)):
         snap = assemble(real_output[:cut], HOST)
         statuses = {c.status for c in snap.collection.commands}
@@ -268,3 +271,50 @@ def test_fdmap_accounts_for_every_line() -> None:
     assert fdmap.fd_counts == {10: 40, 11: 12, 20: 7}
     assert fdmap.messages == ["ls: something odd"]
     assert (fdmap.readable, fdmap.denied, fdmap.gone, fdmap.visibility(0)) == (50, 0, 0, "full")
+
+
+def _combined(text: str) -> str:
+    """GOOD as the script prints it since version 2: comm and limits in one `owners` grep, every
+    /proc file (and /proc/stat's btime, for the host clock) in one `procfs` grep."""
+    sysctls = "/proc/sys/net/ipv4/tcp_fin_timeout:60\n/proc/sys/net/ipv4/ip_local_port_range:32768\t60999\n"
+    procfs = (
+        sysctls
+        + "/proc/net/netstat:TcpExt: ListenOverflows ListenDrops\n/proc/net/netstat:TcpExt: 17 18\n"
+        + "/proc/net/snmp:Tcp: ActiveOpens AttemptFails\n/proc/net/snmp:Tcp: 5 1\n"
+        + "/proc/net/sockstat:TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1\n/proc/net/sockstat6:TCP6: inuse 3\n"
+        + "/proc/stat:ctxt 5\n/proc/stat:btime 1699990000\n/proc/stat:processes 9\n"
+    )
+    # a limits row other than "Max open files" that got through is not read as the nofile limit
+    owners = COMM + LIMITS + "/proc/10/limits:Max processes             63405                63405     \n"
+    head, _, rest = text.partition(section("comm", COMM.rstrip("\n")))
+    rest = rest.replace(section("limits", LIMITS.rstrip("\n")), section("owners", owners.rstrip("\n")))
+    rest = rest[: rest.index("==netdiag== begin sysctls")] + section("procfs", procfs.rstrip("\n"))
+    head = head.replace("time=1700000000", "uptime=10000.99")
+    return head + rest + "==netdiag== done\n"
+
+
+def test_combined_sections_give_the_same_snapshot() -> None:
+    old = assemble(GOOD, HOST)
+    new_text = _combined(GOOD)
+    assert "begin comm" not in new_text and "begin sysctls" not in new_text and "\ntime=" not in new_text
+    new = assemble(new_text, HOST)
+    assert new.collection.warnings == ()
+    assert new.host == old.host  # host_time: btime 1699990000 + uptime 10000 = 1700000000
+    assert (new.sockets, new.processes) == (old.sockets, old.processes)
+    assert (new.sysctls, new.counters, new.sockstat) == (old.sysctls, old.counters, old.sockstat)
+    assert [c.name for c in new.collection.commands] == [
+        "script", "host", "sockets", "sockets", "fdmap", "owners", "cmdline", "procfs",
+    ]  # fmt: skip
+
+
+def test_real_output_reads_uid_and_clock_without_commands() -> None:
+    """uid from /proc/<shell>/status, time from btime + uptime: what `id -u` and `date +%s` say
+    (both truncated, so at most a second behind)."""
+    before = time.time()
+    argv = ["sh", "-s", "--", "--netns=host"]
+    r = subprocess.run(argv, input=script_bytes(), capture_output=True, timeout=60)
+    after = time.time()
+    snap = assemble(r.stdout, HOST)
+    assert snap.collection.uid == os.geteuid()
+    host_time = datetime.strptime(snap.host.host_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert int(before) - 2 <= host_time.timestamp() <= after

@@ -101,12 +101,15 @@ def assemble_all(
     reader = _Reader(warnings)
 
     facts = _key_values(named.get("host"))
+    procfs = named.get("procfs")
+    by_file = _split_nsnet(procfs.text) if procfs is not None else {}
     host = replace(
         host,
         hostname=facts.get("hostname", host.hostname),
         kernel=facts.get("kernel", host.kernel),
         collected_at=collected_at or host.collected_at,
-        host_time=_iso_from_epoch(facts.get("time", "")) or host.host_time,
+        host_time=_iso_from_epoch(facts.get("time", "") or _boot_plus(by_file.get("stat", ""), facts))
+        or host.host_time,
     )
     fdmap = FdMap()
     if (fd_section := named.get("fdmap")) is not None:
@@ -115,13 +118,16 @@ def assemble_all(
     uid_text = facts.get("uid", "")
     uid = int(uid_text) if uid_text.isdigit() else None
     visibility = fdmap.visibility(uid)
+    # the script's one `owners` grep (comm and limits), or an older script's two sections
+    owners = [*_proc_lines(named.get("owners"), reader), *_proc_lines(named.get("comm"), reader)]
+    owners += _proc_lines(named.get("limits"), reader)
     shared = _Shared(
         fdmap=fdmap,
-        names={pid: name for pid, (kind, name) in _proc_lines(named.get("comm"), reader) if kind == "comm"},
+        names={pid: name for pid, (kind, name) in owners if kind == "comm"},
         limits={
             pid: nofile(parse_limits(row))
-            for pid, (kind, row) in _proc_lines(named.get("limits"), reader)
-            if kind == "limits"
+            for pid, (kind, row) in owners
+            if kind == "limits" and row.startswith("Max open files")
         },
         cmdlines=_cmdlines(named.get("cmdline")),
         uid=uid,
@@ -132,12 +138,18 @@ def assemble_all(
     nsmap, views, notes = _namespaces(named, per_ns, shared, host)
     reader.warnings.extend(nsmap_warnings(named))
     source, sockets = _sockets(plain, reader)
-    sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
     counters: dict[str, dict[str, int]] = {}
-    for name in ("proc_net_netstat", "proc_net_snmp"):
-        _merge(counters, reader.records(named.get(name), parse_counters))  # IcmpMsg wraps over several pairs
     sockstat: dict[str, dict[str, int]] = {}
-    _merge(sockstat, reader.records(named.get("sockstat"), parse_sockstat))
+    if procfs is not None:  # the script's one grep over the host's /proc files
+        sysctls = dict(reader.records(replace(procfs, text=by_file["sysctl"]), parse_sysctls))
+        for part in ("netstat", "snmp"):
+            _merge(counters, reader.records(replace(procfs, text=by_file[part]), parse_counters))
+        _merge(sockstat, reader.records(replace(procfs, text=by_file["sockstat"]), parse_sockstat))
+    else:  # an older script: one section per source
+        sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
+        for name in ("proc_net_netstat", "proc_net_snmp"):
+            _merge(counters, reader.records(named.get(name), parse_counters))  # IcmpMsg wraps over pairs
+        _merge(sockstat, reader.records(named.get("sockstat"), parse_sockstat))
     commands = [_command(s, fdmap) for s in plain if s.name not in _NS_EVIDENCE]
     commands = [_netns_record(c, named, nsmap, notes) if c.name == "netns" else c for c in commands]
     root = _view(
@@ -157,7 +169,7 @@ def assemble_all(
 
 
 _NS_EVIDENCE = frozenset({"nscgroup", "nshostname", "nsdocker", "nspick", "nsproc"})
-_SHARED_STEPS = ("host", "fdmap", "comm", "limits", "cmdline")
+_SHARED_STEPS = ("host", "fdmap", "owners", "comm", "limits", "cmdline")
 _NSNET_LINE = re.compile(r"/proc/(?:\d+/)?net/(netstat|snmp|sockstat6?):(.*)")
 # The script's NS_SMALL_MAX: a namespace of at most this many TCP sockets, none that a rule
 # judges against its sysctls (``_judged``), is read through /proc/<pid>/net, not entered.
@@ -425,11 +437,14 @@ def _fallback_note(sections: list[Section]) -> str:
 
 
 def _split_nsnet(text: str) -> dict[str, str]:
-    """The one ``grep -H`` of a namespace, back into the texts of its files."""
-    parts: dict[str, list[str]] = {"sysctl": [], "netstat": [], "snmp": [], "sockstat": []}
+    """The one ``grep -H`` of a namespace (or of the host's ``procfs``), back into the texts of its
+    files; ``stat`` holds /proc/stat's lines."""
+    parts: dict[str, list[str]] = {"sysctl": [], "netstat": [], "snmp": [], "sockstat": [], "stat": []}
     for line in text.splitlines():
         if line.startswith("/proc/sys/"):
             parts["sysctl"].append(line)
+        elif line.startswith("/proc/stat:"):
+            parts["stat"].append(line[len("/proc/stat:") :])
         elif m := _NSNET_LINE.fullmatch(line):
             parts["sockstat" if m[1].startswith("sockstat") else m[1]].append(m[2])
         elif line.strip():
@@ -522,6 +537,18 @@ def _key_values(section: Section | None) -> dict[str, str]:
         return {}
     pairs = (line.partition("=") for line in section.text.splitlines())
     return {k: v.strip() for k, sep, v in pairs if sep and k.isidentifier()}
+
+
+def _boot_plus(stat: str, facts: dict[str, str]) -> str:
+    """The host's clock as epoch seconds: /proc/stat's ``btime`` (the wall clock at boot, which the
+    kernel keeps in step with clock changes) plus the ``uptime`` the script read; "" if either is
+    missing. Both are truncated, so this may be up to a second behind ``date +%s``."""
+    btime = next((line[6:].strip() for line in stat.splitlines() if line.startswith("btime ")), "")
+    up = facts.get("uptime", "")
+    try:
+        return str(int(btime) + int(float(up))) if btime.isdigit() and up else ""
+    except (ValueError, OverflowError):
+        return ""
 
 
 def _iso_from_epoch(text: str) -> str:

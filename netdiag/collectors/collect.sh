@@ -4,8 +4,9 @@
 #   sh -s -- [--sockets=auto|ss|netstat|proc] [--netns=auto|all|host|NAME] [--gzip] < collect.sh
 #
 # The same bytes run locally and over SSH. POSIX sh only (dash, busybox ash,
-# bash); tools are found on PATH: cat grep awk ls xargs head id date (uname
-# only where /proc/sys/kernel is unreadable), and ss or netstat, nsenter and
+# bash); tools are found on PATH: grep awk ls head (cat
+# for /proc/net/tcp, xargs only past ARGS_MAX paths, id and uname only where
+# /proc is unreadable), and ss or netstat, nsenter and
 # gzip when present. It is built to be light on a sick host: a fixed
 # number of commands however many sockets or processes there are, no `ss -p`
 # / `netstat -p`, socket owners found by one `ls -l` pass over
@@ -14,7 +15,7 @@
 # script cut short in transit never runs half, and commands read /dev/null,
 # never the rest of the script on stdin.
 
-NETDIAG_VERSION=1
+NETDIAG_VERSION=2
 M='==netdiag=='
 NL='
 '
@@ -104,14 +105,27 @@ missing() {
 	finish "$1" 127 "$2" "$3"
 }
 
+# host_info: all by the `read` builtin. The uid is this shell's real one from
+# its /proc/<pid>/status (`id -u` only where that is unreadable); the host's
+# clock is not read here: the `procfs` grep below carries /proc/stat's btime
+# (the wall clock at boot, kept in step with clock changes) and this section
+# the uptime (CLOCK_BOOTTIME), whose sum the reader takes as `time`.
 host_info() {
 	h=
 	k=
 	read -r h </proc/sys/kernel/hostname || h=$(uname -n)
 	read -r k </proc/sys/kernel/osrelease || k=$(uname -r)
 	printf 'hostname=%s\nkernel=%s\n' "$h" "$k"
-	printf 'uid=%s\n' "$(id -u)"
-	printf 'time=%s\n' "$(date +%s)"
+	u=
+	while read -r key u _; do
+		[ "$key" != Uid: ] || break
+		u=
+	done </proc/$$/status
+	case $u in '' | *[!0-9]*) u=$(id -u) ;; esac
+	printf 'uid=%s\n' "$u"
+	up=
+	read -r up _ </proc/uptime
+	printf 'uptime=%s\n' "$up"
 }
 
 proc_tcp() {
@@ -162,8 +176,11 @@ tcp_inuse() {
 	done
 }
 
-# has_cgroup2: whether ss will find a cgroup2 mount (it reads /proc/mounts).
+# has_cgroup2: whether ss will find a cgroup2 mount (it reads /proc/mounts):
+# the usual places first (a file test, no command), then /proc/self/mounts.
 has_cgroup2() {
+	[ ! -e /sys/fs/cgroup/cgroup.controllers ] || return 0
+	[ ! -e /sys/fs/cgroup/unified/cgroup.controllers ] || return 0
 	grep -q '^[^ ]* [^ ]* cgroup2 ' /proc/self/mounts 2>/dev/null
 }
 
@@ -253,13 +270,38 @@ END {
 }
 '
 
+# fd_dirs: the fd directories to list into PATHS (NPATHS words). In the
+# script's own namespace: `[ A -ef B ]` (a test builtin in dash, bash and
+# busybox) stats both namespace links, no command spawned; a link that cannot
+# be stat'ed (refused, or its process gone) keeps its pid in (the fd pass
+# counts it), and so does every pid when the script's own link is unreadable.
 fd_dirs() {
+	PATHS=/dev/null
+	NPATHS=1
+	mine=
 	case $netns in
-	host | denied)
-		printf '%s\n' /proc/[0-9]*/ns/net | xargs ls -l 2>&1 | awk -v self="$$" "$FDDIRS_AWK"
-		;;
-	*) printf '%s\n' /proc/[0-9]*/fd ;;
+	host | denied) [ ! -e /proc/$$/ns/net ] || mine=/proc/$$/ns/net ;;
 	esac
+	for d in /proc/[0-9]*; do
+		if [ -n "$mine" ] && [ -e "$d/ns/net" ] && ! [ "$d/ns/net" -ef "$mine" ]; then
+			continue
+		fi
+		PATHS="$PATHS $d/fd"
+		NPATHS=$((NPATHS + 1))
+	done
+}
+
+# on_paths CMD...: CMD over the words of PATHS, as its arguments while they
+# are few enough for any Linux ARG_MAX (128 KiB at the least), through xargs
+# only past ARGS_MAX of them.
+ARGS_MAX=4000
+on_paths() {
+	if [ "$NPATHS" -le "$ARGS_MAX" ]; then
+		# shellcheck disable=SC2086 # a word list of /proc paths
+		"$@" $PATHS
+	else
+		words_lines "$PATHS" | xargs "$@"
+	fi
 }
 
 fdmap() {
@@ -268,7 +310,8 @@ fdmap() {
 	host | denied) what='ls -l /proc/<pids of this netns>/fd | awk' ;;
 	*) what='ls -l /proc/[0-9]*/fd | awk' ;;
 	esac
-	kept=$({ fd_dirs | xargs ls -l /dev/null 2>&1 | awk "$FDMAP_AWK"; } 2>&1 >&3 3>&-)
+	fd_dirs
+	kept=$({ on_paths ls -l 2>&1 | awk "$FDMAP_AWK"; } 2>&1 >&3 3>&-)
 	rc=$?
 	# the owners line is ours; anything else (awk missing or failing) is the step's stderr
 	OWNERS=
@@ -288,15 +331,22 @@ fdmap() {
 	finish fdmap "$rc" "$what" "$err"
 }
 
-# of_owners SUFFIX CMD...: CMD once over /proc/<pid>/SUFFIX of every pid
-# holding a socket (more than once only past ARG_MAX); /dev/null first so
+# of_owners SUFFIX... -- CMD...: CMD once over /proc/<pid>/SUFFIX of every
+# pid holding a socket (more than once only past ARGS_MAX); /dev/null first so
 # grep and head name every file even in a batch of one.
 of_owners() {
-	suffix=$1
-	shift
+	PATHS=/dev/null
+	NPATHS=1
 	for p in $OWNERS; do
-		printf '/proc/%s/%s\n' "$p" "$suffix"
-	done | xargs "$@" /dev/null
+		for s do
+			[ "$s" != -- ] || break
+			PATHS="$PATHS /proc/$p/$s"
+			NPATHS=$((NPATHS + 1))
+		done
+	done
+	while [ "$1" != -- ]; do shift; done
+	shift
+	on_paths "$@"
 }
 
 # lenient CMD...: for readers of many /proc files at once. A file that is not
@@ -763,7 +813,7 @@ collect() {
 	printf 'version=%s\nsockets=%s\nnetns=%s\ncompress=%s\n' "$NETDIAG_VERSION" "$sockets_pref" "$netns" "$compress"
 	finish script 0 'collect.sh' ''
 
-	step host 'read hostname, osrelease; id -u; date +%s' host_info
+	step host 'read hostname, osrelease, Uid, uptime' host_info
 
 	sockets_done=
 	ss_cgroupless=
@@ -773,26 +823,26 @@ collect() {
 
 	fdmap
 	if [ -n "$OWNERS" ]; then
-		step comm "grep -H '' /proc/<owners>/comm" lenient of_owners comm grep -H ''
-		step limits "grep -H '^Max open files' /proc/<owners>/limits" \
-			lenient of_owners limits grep -H '^Max open files'
-		step cmdline 'head -c 4096 /proc/<owners>/cmdline' lenient of_owners cmdline head -c 4096
+		# every line of comm, and of limits only "Max open files": the other rows are
+		# all longer than a comm can be (15 bytes)
+		step owners "grep -H '' /proc/<owners>/{comm,limits} (limits: Max open files)" \
+			lenient of_owners comm limits -- grep -H -v -e '^Limit .\{20\}' -e '^Max [^o].\{20\}'
+		step cmdline 'head -c 4096 /proc/<owners>/cmdline' lenient of_owners cmdline -- head -c 4096
 	else
-		for name in comm limits cmdline; do
+		for name in owners cmdline; do
 			begin "$name"
 			finish "$name" 0 'nothing: no readable process holds a socket' ''
 		done
 	fi
 
-	# shellcheck disable=SC2086 # a word list
-	step sysctls "grep -H '' /proc/sys/..." lenient grep -H '' $SYSCTLS
-	step proc_net_netstat 'cat /proc/net/netstat' cat /proc/net/netstat
-	step proc_net_snmp 'cat /proc/net/snmp' cat /proc/net/snmp
-	if [ -r /proc/net/sockstat6 ]; then
-		step sockstat 'cat /proc/net/sockstat /proc/net/sockstat6' cat /proc/net/sockstat /proc/net/sockstat6
-	else
-		step sockstat 'cat /proc/net/sockstat' cat /proc/net/sockstat
-	fi
+	HOST_FILES=$NS_FILES
+	[ -r /proc/net/sockstat6 ] || HOST_FILES='/proc/net/netstat /proc/net/snmp /proc/net/sockstat'
+	# one grep for every /proc file of the host's: the sysctls, the counters,
+	# sockstat, and /proc/stat's btime (its cpu, intr and softirq lines, long
+	# on a big machine, are left out; no line of the other files starts so)
+	# shellcheck disable=SC2086 # word lists
+	step procfs "grep -H '' /proc/sys/net/... /proc/net/{netstat,snmp,sockstat,sockstat6} /proc/stat (btime)" \
+		lenient grep -H -v -e '^cpu' -e '^intr ' -e '^softirq ' $SYSCTLS $HOST_FILES /proc/stat
 	[ "$netns" = host ] || namespaces "$netns" "$netns_want"
 	# the last line: output without it was cut short
 	printf '%s done\n' "$M"
