@@ -13,7 +13,6 @@ finish within its per-host deadline plus 10%.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,55 +26,33 @@ HUNG_DEADLINE = 10.0
 RAW = "ss -tanpo; ss -ltn; cat /proc/net/netstat"
 
 
-def _cli_has_html() -> bool:
-    out = subprocess.run(
-        [sys.executable, "-c", "from netdiag.cli import main; main()", "scan", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return "--html" in out.stdout
-
-
 def _netdiag_argv(
-    inventory: Path, key: Path, known: Path, config: Path, html: Path, deadline: float, cli: bool
+    inventory: Path, key: Path, known: Path, config: Path, html: Path, deadline: float
 ) -> list[str]:
-    if cli:
-        return [
-            sys.executable,
-            "-c",
-            "from netdiag.cli import main; main()",
-            "scan",
-            "--netns",
-            "host",
-            "--history",
-            str(html.with_name("bench-history.sqlite")),
-            str(inventory),
-            "-f",
-            str(FORKS),
-            "-u",
-            "root",
-            "--key",
-            str(key),
-            "--known-hosts",
-            str(known),
-            "-F",
-            str(config),
-            "--timeout",
-            f"{deadline:g}",
-            "--html",
-            str(html),
-        ]
+    """The whole job as users run it: collection, rules, terminal summary, HTML report, history."""
     return [
         sys.executable,
-        "-m",
-        "benchmarks.fleet_worker",
+        "-c",
+        "from netdiag.cli import main; main()",
+        "scan",
+        "--netns",
+        "host",
+        "--history",
+        str(html.with_name("bench-history.sqlite")),
         str(inventory),
-        str(key),
-        str(known),
-        str(config),
+        "-f",
         str(FORKS),
+        "-u",
+        "root",
+        "--key",
+        str(key),
+        "--known-hosts",
+        str(known),
+        "-F",
+        str(config),
+        "--timeout",
         f"{deadline:g}",
+        "--html",
         str(html),
     ]
 
@@ -97,13 +74,10 @@ def bench(hosts: int, rounds: int, with_ansible: bool = True) -> tuple[list[Rati
         config = root / "bench-ssh-config"
         config.touch()
         html = root / "bench-report.html"
-        cli = _cli_has_html()
-        how = "netdiag scan CLI with --html" if cli else "scan+rules+text+html via benchmarks.fleet_worker"
-        log(f"[fleet] netdiag runs as: {how}")
         contenders = {
             "netdiag scan": lambda: _check_exit(
                 run_child(
-                    _netdiag_argv(inventory, fleet.client_key, fleet.known_hosts, config, html, 60.0, cli),
+                    _netdiag_argv(inventory, fleet.client_key, fleet.known_hosts, config, html, 60.0),
                     check=False,
                 )
             ),
@@ -162,9 +136,7 @@ def bench(hosts: int, rounds: int, with_ansible: bool = True) -> tuple[list[Rati
         for label, inv in (("last in inventory", hung_inventory), ("first in inventory", hung_first)):
             hung = []
             for r in range(max(1, rounds // 2)):
-                argv = _netdiag_argv(
-                    inv, fleet.client_key, fleet.known_hosts, config, html, HUNG_DEADLINE, cli
-                )
+                argv = _netdiag_argv(inv, fleet.client_key, fleet.known_hosts, config, html, HUNG_DEADLINE)
                 run = _check_exit(run_child(argv, check=False))
                 said = [x for x in run.stdout.decode(errors="replace").splitlines() if hung_address in x]
                 log(
@@ -182,7 +154,7 @@ def bench(hosts: int, rounds: int, with_ansible: bool = True) -> tuple[list[Rati
                 )
             )
         details = [
-            f"    hosts {len(addresses)}, forks {FORKS}, netdiag as {how}",
+            f"    hosts {len(addresses)}, forks {FORKS}, netdiag as the scan CLI with --html",
             *summary(series, "wall"),
             *summary(series, "cpu"),
         ]
