@@ -14,10 +14,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections import Counter
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from typing import Any, NamedTuple
+from itertools import compress, repeat
+from operator import is_
+from typing import Any, NamedTuple, overload
 
 SNAPSHOT_SCHEMA = "netdiag.snapshot/1"
 
@@ -173,6 +177,226 @@ class Socket(NamedTuple):
         return 6 if ":" in self.local.address else 4
 
 
+_new = tuple.__new__  # what Socket(...) and Endpoint(...) come down to, minus a Python call
+
+
+class SocketTable(MutableSequence[Socket]):
+    """Sockets kept as columns; a ``Socket`` is made only when a row is read.
+
+    A million ``Socket`` objects (each with its own peer ``Endpoint``) cost most of
+    a big analysis's time and memory, while rules look at a few states and a few
+    columns. Columns are plain lists (values shared where rows repeat them: states,
+    local endpoints, timers, small ints); rarely set fields are sparse dicts by row
+    (peer scopes, owners). Reading it as a sequence gives exactly the ``Socket`` rows
+    it was built from, and it equals any sequence of those same rows.
+
+    It is mutable only for its builders (a parser appending rows, a continuation
+    line amending one); once in a ``Snapshot`` it is not changed: ``with_owners``
+    makes a new table sharing the columns.
+    """
+
+    __slots__ = ("inode", "local", "owners", "peer_address", "peer_port", "peer_scope", "recv_q",
+                 "send_q", "state", "timer", "uid")  # fmt: skip
+
+    def __init__(self, sockets: Iterable[Socket] = ()) -> None:
+        self.state: list[TcpState] = []
+        self.recv_q: list[int] = []
+        self.send_q: list[int] = []
+        self.local: list[Endpoint] = []
+        self.peer_address: list[str] = []
+        self.peer_port: list[int | None] = []
+        self.peer_scope: dict[int, str] = {}  # row -> scope, rows with one only
+        self.timer: list[Timer | None] = []
+        self.uid: list[int | None] = []
+        self.inode: list[int | None] = []
+        self.owners: dict[int, tuple[Owner, ...]] = {}  # row -> owners, rows with some only
+        for s in sockets:
+            self.append(s)
+
+    # -- building ------------------------------------------------------------
+
+    def extend_columns(
+        self,
+        state: Iterable[TcpState],
+        recv_q: Iterable[int],
+        send_q: Iterable[int],
+        local: Iterable[Endpoint],
+        peer_address: Iterable[str],
+        peer_port: Iterable[int | None],
+        timer: Iterable[Timer | None],
+        uid: Iterable[int | None],
+        inode: Iterable[int | None],
+    ) -> None:
+        """Rows given column by column (no scopes, no owners): the parsers' bulk path."""
+        self.state.extend(state)
+        self.recv_q.extend(recv_q)
+        self.send_q.extend(send_q)
+        self.local.extend(local)
+        self.peer_address.extend(peer_address)
+        self.peer_port.extend(peer_port)
+        self.timer.extend(timer)
+        self.uid.extend(uid)
+        self.inode.extend(inode)
+
+    def append(self, value: Socket) -> None:
+        row = len(self.state)
+        self.state.append(value.state)
+        self.recv_q.append(value.recv_q)
+        self.send_q.append(value.send_q)
+        self.local.append(value.local)
+        self.peer_address.append(value.peer.address)
+        self.peer_port.append(value.peer.port)
+        if value.peer.scope is not None:
+            self.peer_scope[row] = value.peer.scope
+        self.timer.append(value.timer)
+        self.uid.append(value.uid)
+        self.inode.append(value.inode)
+        if value.owners:
+            self.owners[row] = value.owners
+
+    def _set(self, row: int, value: Socket) -> None:
+        self.state[row] = value.state
+        self.recv_q[row] = value.recv_q
+        self.send_q[row] = value.send_q
+        self.local[row] = value.local
+        self.peer_address[row] = value.peer.address
+        self.peer_port[row] = value.peer.port
+        if value.peer.scope is not None:
+            self.peer_scope[row] = value.peer.scope
+        else:
+            self.peer_scope.pop(row, None)
+        self.timer[row] = value.timer
+        self.uid[row] = value.uid
+        self.inode[row] = value.inode
+        if value.owners:
+            self.owners[row] = value.owners
+        else:
+            self.owners.pop(row, None)
+
+    def with_owners(self, owners: dict[int, tuple[Owner, ...]]) -> SocketTable:
+        """The same rows with ``owners`` (row -> owners) instead; columns are shared, not copied."""
+        new = SocketTable()
+        for name in self.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.owners = {row: found for row, found in owners.items() if found}
+        return new
+
+    # -- reading -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def row(self, i: int) -> Socket:
+        return _new(
+            Socket,
+            (
+                self.state[i],
+                self.recv_q[i],
+                self.send_q[i],
+                self.local[i],
+                _new(Endpoint, (self.peer_address[i], self.peer_port[i], self.peer_scope.get(i))),
+                self.timer[i],
+                self.uid[i],
+                self.inode[i],
+                self.owners.get(i, ()),
+            ),
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Socket: ...
+    @overload
+    def __getitem__(self, index: slice) -> MutableSequence[Socket]: ...
+    def __getitem__(self, index: int | slice) -> Socket | MutableSequence[Socket]:
+        if isinstance(index, slice):
+            return [self.row(i) for i in range(len(self))[index]]
+        n = len(self.state)
+        if not -n <= index < n:
+            raise IndexError("socket row out of range")
+        return self.row(index % n if index < 0 else index)
+
+    def rows(self, indexes: Iterable[int]) -> list[Socket]:
+        """The rows at ``indexes``, in that order."""
+        return list(map(self.row, indexes))
+
+    def __iter__(self) -> Iterator[Socket]:
+        n = len(self.state)
+        scopes = map(self.peer_scope.get, range(n)) if self.peer_scope else repeat(None, n)
+        owners = map(self.owners.get, range(n), repeat(())) if self.owners else repeat((), n)
+        peers = map(_new, repeat(Endpoint), zip(self.peer_address, self.peer_port, scopes, strict=True))
+        return map(
+            _new,
+            repeat(Socket),
+            zip(
+                self.state,
+                self.recv_q,
+                self.send_q,
+                self.local,
+                peers,
+                self.timer,
+                self.uid,
+                self.inode,
+                owners,
+                strict=True,
+            ),
+        )
+
+    def in_state(self, state: TcpState) -> list[int]:
+        """Rows in ``state``, in order (C loops: identity tests, no enum hashing)."""
+        return list(compress(range(len(self.state)), map(is_, self.state, repeat(state))))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SocketTable | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SocketTable({list(self)!r})"
+
+    # -- the rest of MutableSequence: rare, so done the simple way -----------------
+
+    @overload
+    def __setitem__(self, index: int, value: Socket) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[Socket]) -> None: ...
+    def __setitem__(self, index: int | slice, value: Socket | Iterable[Socket]) -> None:
+        if isinstance(index, int) and isinstance(value, Socket):
+            n = len(self.state)
+            if not -n <= index < n:
+                raise IndexError("socket row out of range")
+            self._set(index % n if index < 0 else index, value)
+            return
+        rows = list(self)
+        rows[index] = value  # type: ignore[index,assignment]
+        self._reset(rows)
+
+    def __delitem__(self, index: int | slice) -> None:
+        rows = list(self)
+        del rows[index]
+        self._reset(rows)
+
+    def insert(self, index: int, value: Socket) -> None:
+        if index >= len(self.state):
+            self.append(value)
+            return
+        rows = list(self)
+        rows.insert(index, value)
+        self._reset(rows)
+
+    def _reset(self, rows: list[Socket]) -> None:
+        fresh = SocketTable(rows)
+        for name in self.__slots__:
+            setattr(self, name, getattr(fresh, name))
+
+
+def state_column(sockets: Sequence[Socket]) -> Sequence[TcpState]:
+    """Every socket's state, in order: the table's column, or read off the rows."""
+    if isinstance(sockets, SocketTable):
+        return sockets.state
+    return [s[0] for s in sockets]
+
+
 @dataclass(frozen=True, slots=True)
 class Listener:
     """A listening socket's accept queue: ``backlog`` is None where the source cannot tell it."""
@@ -255,7 +479,7 @@ class Snapshot:
     """One host at one moment."""
 
     host: HostInfo
-    sockets: tuple[Socket, ...] = ()
+    sockets: Sequence[Socket] = ()  # a SocketTable from ss; any sequence of sockets works
     processes: tuple[Process, ...] = ()
     sysctls: dict[str, str] = field(default_factory=dict)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)  # {"TcpExt": {...}, "Tcp": {...}}
@@ -266,11 +490,13 @@ class Snapshot:
     def listeners(self) -> tuple[Listener, ...]:
         """Accept queues; the backlog is only known when ``ss`` read the sockets."""
         known = self.collection.socket_source == "ss"
-        return tuple(
-            Listener(s, s.recv_q, s.send_q if known else None)
-            for s in self.sockets
-            if s.state is TcpState.LISTEN
-        )
+        sockets = self.sockets
+        listening: Iterable[Socket]
+        if isinstance(sockets, SocketTable):
+            listening = sockets.rows(sockets.in_state(TcpState.LISTEN))
+        else:
+            listening = (s for s in sockets if s.state is TcpState.LISTEN)
+        return tuple(Listener(s, s.recv_q, s.send_q if known else None) for s in listening)
 
     def process(self, pid: int | None) -> Process | None:
         if pid is None:
@@ -295,10 +521,7 @@ class Snapshot:
             return None
 
     def state_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for s in self.sockets:
-            counts[s.state.value] = counts.get(s.state.value, 0) + 1
-        return counts
+        return {state.value: n for state, n in Counter(state_column(self.sockets)).items()}
 
     # -- JSON form ---------------------------------------------------------
 

@@ -30,7 +30,7 @@ def sockets(text: str) -> list[Socket]:
     parsed = parse_netstat(text)
     assert parsed.warnings == []
     assert parsed.accounted == sum(1 for line in text.splitlines() if line.strip())
-    return parsed.records
+    return list(parsed.records)
 
 
 def test_tanoew_the_collectors_fallback() -> None:

@@ -13,9 +13,10 @@ in the snapshot, and the rest is in ``collection.commands``/``warnings``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from itertools import compress
 from typing import TypeVar
 
 from netdiag.collectors.fdmap import FdMap, parse_fdmap
@@ -30,6 +31,7 @@ from netdiag.model import (
     Process,
     Snapshot,
     Socket,
+    SocketTable,
     TcpState,
 )
 from netdiag.parsers import Parsed
@@ -194,7 +196,7 @@ class _Shared:
 def _view(
     host: HostInfo,
     source: str,
-    sockets: tuple[Socket, ...],
+    sockets: Sequence[Socket],
     shared: _Shared,
     *,
     sysctls: dict[str, str],
@@ -207,7 +209,8 @@ def _view(
 ) -> Snapshot:
     """One namespace's snapshot: its sockets joined to their owners, and those owners."""
     sockets = _join_owners(sockets, shared.fdmap, shared.names)
-    owning = sorted({o.pid for s in sockets for o in s.owners if o.pid is not None})
+    held = sockets.owners.values() if isinstance(sockets, SocketTable) else (s.owners for s in sockets)
+    owning = sorted({o.pid for owners in held for o in owners if o.pid is not None})
     processes = tuple(
         Process(
             pid=pid,
@@ -452,7 +455,7 @@ def _split_nsnet(text: str) -> dict[str, str]:
     return {k: "".join(x + "\n" for x in v) for k, v in parts.items()}
 
 
-def _merge(into: dict[str, dict[str, int]], records: list[tuple[str, dict[str, int]]]) -> None:
+def _merge(into: dict[str, dict[str, int]], records: Iterable[tuple[str, dict[str, int]]]) -> None:
     for group, values in records:
         into.setdefault(group, {}).update(values)
 
@@ -478,17 +481,17 @@ class _Reader:
     def __init__(self, warnings: list[ParseWarning]) -> None:
         self.warnings = warnings
 
-    def keep(self, section: Section, parsed: Parsed[T]) -> list[T]:
+    def keep(self, section: Section, parsed: Parsed[T]) -> MutableSequence[T]:
         self.warnings.extend(replace(w, source=section.name) for w in parsed.warnings)
         return parsed.records
 
-    def records(self, section: Section | None, parser: Callable[[str], Parsed[T]]) -> list[T]:
+    def records(self, section: Section | None, parser: Callable[[str], Parsed[T]]) -> MutableSequence[T]:
         if section is None:
             return []
         return self.keep(section, parser(section.text))
 
 
-def _sockets(sections: list[Section], reader: _Reader) -> tuple[str, tuple[Socket, ...]]:
+def _sockets(sections: list[Section], reader: _Reader) -> tuple[str, Sequence[Socket]]:
     """The last sockets attempt that succeeded, or, failing that, one cut short (read as far as it goes)."""
     attempts = [s for s in sections if s.name == "sockets"]
     chosen = next((s for s in reversed(attempts) if s.status == "ok"), None)
@@ -501,7 +504,8 @@ def _sockets(sections: list[Section], reader: _Reader) -> tuple[str, tuple[Socke
             ParseWarning("sockets", 0, chosen.command[:500], "unknown socket source; section not read")
         )
         return "", ()
-    return source, tuple(reader.records(chosen, SOCKET_PARSERS[source]))
+    records = reader.records(chosen, SOCKET_PARSERS[source])
+    return source, records if isinstance(records, SocketTable) else tuple(records)
 
 
 def _socket_source(section: Section) -> str | None:
@@ -519,9 +523,18 @@ def _socket_source(section: Section) -> str | None:
     return {"State": "ss", "Netid": "ss", "Active": "netstat", "Proto": "netstat", "sl": "proc"}.get(first[0])
 
 
-def _join_owners(sockets: tuple[Socket, ...], fdmap: FdMap, names: dict[int, str]) -> tuple[Socket, ...]:
+def _join_owners(sockets: Sequence[Socket], fdmap: FdMap, names: dict[int, str]) -> Sequence[Socket]:
     if not fdmap.owners:
         return sockets
+    if isinstance(sockets, SocketTable):  # set the owners column: no socket is made
+        held = fdmap.owners
+        found = compress(range(len(sockets)), map(held.__contains__, sockets.inode))
+        by_row = dict(sockets.owners)  # owners ss -p printed stay where fd-map has none
+        for row in found:
+            inode = sockets.inode[row]
+            if inode:
+                by_row[row] = tuple(Owner(pid, names.get(pid), fd) for pid, fd in sorted(held[inode]))
+        return sockets.with_owners(by_row)
     joined = []
     for s in sockets:
         holders = fdmap.owners.get(s.inode) if s.inode else None

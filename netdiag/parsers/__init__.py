@@ -7,7 +7,7 @@ Each parser owns one known output format. A line it cannot read becomes a
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -27,7 +27,7 @@ class Parsed(Generic[T]):
     non-blank input lines; the property tests hold every parser to that.
     """
 
-    records: list[T] = field(default_factory=list)
+    records: MutableSequence[T] = field(default_factory=list)  # ss: a SocketTable
     warnings: list[ParseWarning] = field(default_factory=list)
     accounted: int = 0
 

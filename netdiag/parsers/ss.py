@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from itertools import repeat
 from typing import Any, Protocol
 
-from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
+from netdiag.model import Endpoint, Owner, Socket, SocketTable, TcpState, Timer
 from netdiag.parsers import Parsed, gc_paused
 from netdiag.parsers.endpoint import _canonical, read_core
 
@@ -180,8 +180,8 @@ def _blocks(source: str | Readable) -> Iterator[tuple[str, int, int]]:
 
 
 def _parse(source: str | Readable) -> Parsed[Socket]:
-    out: Parsed[Socket] = Parsed()
-    records = out.records
+    records = SocketTable()
+    out: Parsed[Socket] = Parsed(records)
     lines = _Lines(out)
     columns = _Columns()
     line_no = 0  # lines before the current block, counted as str.splitlines() counts them
@@ -196,7 +196,7 @@ def _parse(source: str | Readable) -> Parsed[Socket]:
                 run = rows[begin:stop] if begin or stop < len(rows) else rows
                 made = columns.sockets(run)
                 if made is not None:
-                    records.extend(made)
+                    records.extend_columns(*made)
                     lines.after_rows(stop - begin)
                 else:  # a value the fast rows cannot take (unknown state, port 65536...): say why
                     raw = text[start:end].split("\n") if raw is None else raw
@@ -215,7 +215,7 @@ def _has_odd(rows: list[tuple[str, ...]]) -> bool:
 
 
 class _Columns:
-    """Fast rows to sockets, a block at a time: each field converted by one C loop (``map``/``zip``).
+    """Fast rows to table columns, a block at a time: each field converted by one C loop (``map``/``zip``).
 
     Caches map each distinct text of a field to one shared value (an ``Endpoint``,
     an int, a ``Timer``), which is what keeps a million sockets small; only a text
@@ -233,7 +233,8 @@ class _Columns:
         self.timers: dict[str, Timer | None] = {"": None}
         self.uids: dict[str, int] = {}
 
-    def sockets(self, rows: list[tuple[str, ...]]) -> Iterator[Socket] | None:
+    def sockets(self, rows: list[tuple[str, ...]]) -> tuple[Iterable[Any], ...] | None:
+        """The rows' columns in ``SocketTable.extend_columns`` order; None if a value does not read."""
         heads, locs, v6s, v4s, pps, tms, uids, inos, _ = zip(*rows, strict=True)
         if not (
             _learn(self.heads, heads, _head)
@@ -247,30 +248,20 @@ class _Columns:
         if "" in inos:  # no ino: printed (a listing without -e)
             inos = tuple(map("0".__add__, inos))
         inodes = list(map(int, inos))
-        new = tuple.__new__  # what Socket(...) and Endpoint(...) come down to, minus a Python call
         states, queues, backlogs = zip(*map(self.heads.__getitem__, heads), strict=True)
-        peers = map(
-            new,
-            repeat(Endpoint),
-            zip(map(self.v6.get, v6s, v4s), map(self.ports.__getitem__, pps), repeat(None)),
-        )
         # ss prints uid: only when it is not 0; without it the uid is 0, except on
         # minisockets (ino:0), which have no owner at all.
         users = map(self.uids.get, uids, map(_ZERO.get, inodes, repeat(0)))
-        return map(
-            new,
-            repeat(Socket),
-            zip(
-                states,
-                queues,
-                backlogs,
-                map(self.locals.__getitem__, locs),
-                peers,
-                map(self.timers.__getitem__, tms),
-                users,
-                map(_ZERO.get, inodes, inodes),
-                repeat(()),
-            ),
+        return (
+            states,
+            queues,
+            backlogs,
+            map(self.locals.__getitem__, locs),
+            map(self.v6.get, v6s, v4s),
+            map(self.ports.__getitem__, pps),
+            map(self.timers.__getitem__, tms),
+            users,
+            map(_ZERO.get, inodes, inodes),
         )
 
 

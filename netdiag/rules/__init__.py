@@ -17,7 +17,16 @@ from itertools import compress, repeat
 from operator import is_, itemgetter
 from typing import TypeVar
 
-from netdiag.model import _CANONICAL_V4, Endpoint, Listener, Snapshot, Socket, TcpState, address_key
+from netdiag.model import (
+    _CANONICAL_V4,
+    Endpoint,
+    Listener,
+    Snapshot,
+    Socket,
+    SocketTable,
+    TcpState,
+    address_key,
+)
 
 # The kernel's default net.ipv4.ip_local_port_range, assumed when the sysctl was not read.
 DEFAULT_PORT_RANGE = (32768, 60999)
@@ -152,7 +161,9 @@ def fd_note(snap: Snapshot, pid: int | None) -> str:
 
 def local_addresses(snap: Snapshot) -> set[str]:
     """The host's own addresses: those bound by its sockets, plus the address it was reached at."""
-    bound = set(map(_ADDRESS, map(_LOCAL, snap.sockets)))  # few distinct, however many sockets
+    sockets = snap.sockets
+    local = sockets.local if isinstance(sockets, SocketTable) else map(_LOCAL, sockets)
+    bound = set(map(_ADDRESS, set(local)))  # few distinct, however many sockets
     own = {address_key(a) for a in bound if a not in _WILDCARDS}
     if Endpoint(snap.host.address, None).ip is not None:
         own.add(address_key(snap.host.address))
@@ -193,6 +204,9 @@ class SocketIndex:
     def in_state(self, state: TcpState) -> list[Socket]:
         """The sockets in ``state``, in snapshot order (C loops: identity tests, no enum hashing)."""
         found = self._by_state.get(state.value)
+        sockets = self.snapshot.sockets
+        if found is None and isinstance(sockets, SocketTable):  # only these sockets are made
+            found = self._by_state[state.value] = sockets.rows(sockets.in_state(state))
         if found is None:
             if self._states is None:
                 self._states = list(map(_STATE, self.snapshot.sockets))
@@ -216,6 +230,9 @@ class SocketIndex:
 
     def unowned(self) -> int:
         """How many sockets have no known owner."""
+        sockets = self.snapshot.sockets
+        if isinstance(sockets, SocketTable):
+            return len(sockets) - len(sockets.owners)
         return len(self.snapshot.sockets) - sum(map(bool, map(_OWNERS, self.snapshot.sockets)))
 
 

@@ -12,13 +12,13 @@ is missing (nothing about sockets can be said), info otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, not_
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Socket, TcpState
+from netdiag.model import Socket, SocketTable, TcpState
 from netdiag.results import Finding, Outcome, Severity
 
 SOCKET_SECTIONS = frozenset({"sockets", "ss", "netstat", "proc_tcp"})
@@ -35,8 +35,15 @@ class Options:
 _OWNERLESS = frozenset({TcpState.TIME_WAIT, TcpState.SYN_RECV, TcpState.NEW_SYN_RECV})
 
 
-def _held(sockets: tuple[Socket, ...]) -> tuple[int, int]:
+def _held(sockets: Sequence[Socket]) -> tuple[int, int]:
     """(process-held sockets, those of them without a known owner), in C loops over a million."""
+    if isinstance(sockets, SocketTable):  # the same from the columns, no socket made
+        inode_col = sockets.inode
+        rows = list(compress(range(len(sockets)), map(not_, map(_OWNERLESS.__contains__, sockets.state))))
+        if any(inode_col):
+            rows = list(compress(rows, map(inode_col.__getitem__, rows)))
+        owned = sockets.owners
+        return len(rows), len(rows) - sum(map(owned.__contains__, rows))
     inodes = any(map(_INODE, sockets))
     kept = list(compress(sockets, map(not_, map(_OWNERLESS.__contains__, map(_STATE, sockets)))))
     if inodes:

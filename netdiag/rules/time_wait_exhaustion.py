@@ -22,7 +22,7 @@ from itertools import compress, repeat
 from operator import contains, itemgetter, mod
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Endpoint, Socket, TcpState, address_key
+from netdiag.model import Endpoint, Socket, SocketTable, TcpState, address_key
 from netdiag.results import Finding, Severity
 from netdiag.rules import addr_key, culprit, port_range, process_names, sorted_sockets, top
 
@@ -44,12 +44,19 @@ def _crowded(sockets: Sequence[Socket], fire_at: int) -> list[Socket]:
     grouping below a million Python-level steps; it still sees every socket that
     can matter.
     """
-    counts = Counter(map(_PORT, map(_PEER, sockets)))
+    table = sockets if isinstance(sockets, SocketTable) else None
+    ports = table.peer_port if table is not None else list(map(_PORT, map(_PEER, sockets)))
+    counts = Counter(ports)
     hot_ports = {p for p, n in counts.items() if p is not None and n >= fire_at}
     if not hot_ports:
         return []
-    sockets = list(compress(sockets, map(hot_ports.__contains__, map(_PORT, map(_PEER, sockets)))))
-    addresses = list(map(_ADDRESS, map(_PEER, sockets)))
+    mask = list(map(hot_ports.__contains__, ports))
+    if table is not None:  # rows and addresses from the columns: no socket made yet
+        rows = list(compress(range(len(table)), mask))
+        addresses = list(compress(table.peer_address, mask))
+    else:
+        sockets = list(compress(sockets, mask))
+        addresses = list(map(_ADDRESS, map(_PEER, sockets)))
     # Spellings of one address share its key: a dotted quad is its own, only text with
     # a colon (IPv6, IPv4-mapped) may be another spelling of some address.
     colon = set(compress(addresses, map(contains, addresses, repeat(":"))))
@@ -58,6 +65,8 @@ def _crowded(sockets: Sequence[Socket], fire_at: int) -> list[Socket]:
     hot = {b for b, n in Counter(buckets).items() if n >= fire_at}
     if not hot:
         return []
+    if table is not None:
+        return table.rows(compress(rows, map(hot.__contains__, buckets)))
     return list(compress(sockets, map(hot.__contains__, buckets)))
 
 
