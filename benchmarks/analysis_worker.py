@@ -32,7 +32,8 @@ def work(mode: str, path: Path) -> dict[str, float]:
         with path.open() as listing:
             t1 = time.perf_counter()
             parsed = parse_ss(listing)
-        snap = Snapshot(host=host, sockets=tuple(parsed.records), collection=Collection(socket_source="ss"))
+        # parse_ss gives a SocketTable: kept as it is (tuple() would make every Socket).
+        snap = Snapshot(host=host, sockets=parsed.records, collection=Collection(socket_source="ss"))
         warnings = len(parsed.warnings)
         del parsed
     else:

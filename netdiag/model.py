@@ -315,8 +315,38 @@ class SocketTable(MutableSequence[Socket]):
         return self.row(index % n if index < 0 else index)
 
     def rows(self, indexes: Iterable[int]) -> list[Socket]:
-        """The rows at ``indexes``, in that order."""
-        return list(map(self.row, indexes))
+        """The rows at ``indexes``, in that order (C loops: one ``map`` per column)."""
+        idx = indexes if isinstance(indexes, list) else list(indexes)
+        scopes = map(self.peer_scope.get, idx) if self.peer_scope else repeat(None, len(idx))
+        peers = map(
+            _new,
+            repeat(Endpoint),
+            zip(
+                map(self.peer_address.__getitem__, idx),
+                map(self.peer_port.__getitem__, idx),
+                scopes,
+                strict=True,
+            ),
+        )
+        owners = map(self.owners.get, idx, repeat(())) if self.owners else repeat((), len(idx))
+        return list(
+            map(
+                _new,
+                repeat(Socket),
+                zip(
+                    map(self.state.__getitem__, idx),
+                    map(self.recv_q.__getitem__, idx),
+                    map(self.send_q.__getitem__, idx),
+                    map(self.local.__getitem__, idx),
+                    peers,
+                    map(self.timer.__getitem__, idx),
+                    map(self.uid.__getitem__, idx),
+                    map(self.inode.__getitem__, idx),
+                    owners,
+                    strict=True,
+                ),
+            )
+        )
 
     def __iter__(self) -> Iterator[Socket]:
         n = len(self.state)

@@ -55,11 +55,16 @@ def many(
     return out
 
 
-def parse(lines: Iterable[str]) -> tuple[Socket, ...]:
+def parse_table(lines: Iterable[str]) -> Sequence[Socket]:
+    """The rows as ``parse_ss`` gives them: a ``SocketTable``, what rules meet in a real scan."""
     text = "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n" + "\n".join(lines)
     parsed = parse_ss(textwrap.dedent(text))
     assert not parsed.warnings, parsed.warnings
-    return tuple(parsed.records)
+    return parsed.records
+
+
+def parse(lines: Iterable[str]) -> tuple[Socket, ...]:
+    return tuple(parse_table(lines))
 
 
 def snap(
@@ -81,7 +86,7 @@ def snap(
     base_sysctls = {"net.ipv4.ip_local_port_range": RANGE, "net.core.somaxconn": "4096"}
     return Snapshot(
         host=HostInfo(name=host, address=address, collected_at=at, netns=netns),
-        sockets=parse(lines),
+        sockets=parse_table(lines),
         processes=tuple(processes),
         sysctls=base_sysctls if sysctls is None else sysctls,
         counters=counters or {},

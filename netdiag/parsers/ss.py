@@ -236,19 +236,23 @@ class _Columns:
     def sockets(self, rows: list[tuple[str, ...]]) -> tuple[Iterable[Any], ...] | None:
         """The rows' columns in ``SocketTable.extend_columns`` order; None if a value does not read."""
         heads, locs, v6s, v4s, pps, tms, uids, inos, _ = zip(*rows, strict=True)
-        if not (
-            _learn(self.heads, heads, _head)
-            and _learn(self.locals, locs, _local)
-            and _learn(self.ports, pps, _port, -1)
-            and _learn(self.timers, tms, _timer)
-            and _learn(self.v6, v6s, _canonical)
-            and _learn(self.uids, uids, int)
+        head_values = _lookup(self.heads, heads, _head)
+        local_values = _lookup(self.locals, locs, _local)
+        port_values = _lookup(self.ports, pps, _port, -1)
+        timer_values = _lookup(self.timers, tms, _timer)
+        if (
+            head_values is None
+            or local_values is None
+            or port_values is None
+            or timer_values is None
+            or not _learn(self.v6, v6s, _canonical)
+            or not _learn(self.uids, uids, int)
         ):
             return None
         if "" in inos:  # no ino: printed (a listing without -e)
             inos = tuple(map("0".__add__, inos))
         inodes = list(map(int, inos))
-        states, queues, backlogs = zip(*map(self.heads.__getitem__, heads), strict=True)
+        states, queues, backlogs = zip(*head_values, strict=True)
         # ss prints uid: only when it is not 0; without it the uid is 0, except on
         # minisockets (ino:0), which have no owner at all.
         users = map(self.uids.get, uids, map(_ZERO.get, inodes, repeat(0)))
@@ -256,13 +260,28 @@ class _Columns:
             states,
             queues,
             backlogs,
-            map(self.locals.__getitem__, locs),
+            local_values,
             map(self.v6.get, v6s, v4s),
-            map(self.ports.__getitem__, pps),
-            map(self.timers.__getitem__, tms),
+            port_values,
+            timer_values,
             users,
             map(_ZERO.get, inodes, inodes),
         )
+
+
+def _lookup(
+    cache: dict[str, Any], column: tuple[str, ...], make: Callable[[str], Any], bad: Any = None
+) -> list[Any] | None:
+    """The column's values through ``cache``, learning new texts only when one is missing.
+
+    Later blocks mostly hold no text not seen before, so the first try (one C loop) is the answer.
+    """
+    try:
+        return list(map(cache.__getitem__, column))
+    except KeyError:
+        if not _learn(cache, column, make, bad):
+            return None
+        return list(map(cache.__getitem__, column))
 
 
 def _learn(

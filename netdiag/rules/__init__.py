@@ -163,7 +163,7 @@ def local_addresses(snap: Snapshot) -> set[str]:
     """The host's own addresses: those bound by its sockets, plus the address it was reached at."""
     sockets = snap.sockets
     local = sockets.local if isinstance(sockets, SocketTable) else map(_LOCAL, sockets)
-    bound = set(map(_ADDRESS, set(local)))  # few distinct, however many sockets
+    bound = set(map(_ADDRESS, local))  # few distinct, however many sockets
     own = {address_key(a) for a in bound if a not in _WILDCARDS}
     if Endpoint(snap.host.address, None).ip is not None:
         own.add(address_key(snap.host.address))
