@@ -35,15 +35,10 @@ Programs (the server behaviours are the faults; the clients behave correctly):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import errno
-import json
 import os
 import resource
-import select
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -51,7 +46,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-PR_SET_NAME = 15
+if not __package__:  # run as a script (python tests/incidents.py): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import progs
+
 SCRIPT = Path(__file__).resolve()
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 
@@ -254,7 +252,7 @@ def churn(a: argparse.Namespace, keep: list[Any]) -> dict[str, Any]:
     return {"port": srv.getsockname()[1], "connections": a.count, "kept": a.keep}
 
 
-PROGRAMS: dict[str, Callable[[argparse.Namespace, list[Any]], dict[str, Any]]] = {
+PROGRAMS: dict[str, progs.Program] = {
     "server": server,
     "clients": clients,
     "flood": flood,
@@ -264,10 +262,12 @@ PROGRAMS: dict[str, Callable[[argparse.Namespace, list[Any]], dict[str, Any]]] =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", choices=sorted(PROGRAMS))
-    p.add_argument("host", help="address to listen on or connect to (loopback or a test namespace)")
-    p.add_argument("port", type=int, help="0 = any free port (listeners)")
+    p = progs.parser(
+        __doc__,
+        PROGRAMS,
+        host_help="address to listen on or connect to (loopback or a test namespace)",
+        port_help="0 = any free port (listeners)",
+    )
     p.add_argument("--behaviour", choices=[*sorted(BEHAVIOURS), "never-accept"], default="never-read")
     p.add_argument("--backlog", type=int, default=128)
     p.add_argument("--keepalive", type=float, default=75.0, help="reply-early: idle seconds before close")
@@ -287,47 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lifetime", type=float, default=120.0, help="exit after this many seconds at most")
     p.add_argument("--name", default="")
     a = p.parse_args(argv)
-    if a.name:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_NAME, ctypes.c_char_p(a.name.encode()[:15]), 0, 0, 0)
-    keep: list[Any] = []
-    info = PROGRAMS[a.program](a, keep)
-    print(json.dumps({"pid": os.getpid(), "program": a.program, "name": a.name, **info}), flush=True)
-    deadline = time.monotonic() + a.lifetime
-    with contextlib.suppress(KeyboardInterrupt):
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([sys.stdin.buffer], [], [], left)
-            if ready and not os.read(sys.stdin.fileno(), 4096):
-                break  # stdin closed: the test is done with us
+    progs.serve(a, PROGRAMS, lifetime=a.lifetime, name=a.name)
     os._exit(0)  # daemon threads may sit in accept() or sleep(): leave without waiting for them
 
 
 # -- for tests ---------------------------------------------------------------------------------
 
-
-class Running:
-    """A started program: its readiness line as ``info``; ``stop()`` ends it (kills it if need be)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
-        self.proc = proc
-        self.info = info
-
-    @property
-    def pid(self) -> int:
-        return int(self.info["pid"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None and self.proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+Running = progs.Running
 
 
 def start(
@@ -339,20 +305,7 @@ def start(
     ``Fleet.prefix(host)``, which also enters the host's PID namespace so the pid printed is
     the one the host's snapshots show.
     """
-    argv = [*prefix, sys.executable, str(SCRIPT), program, host, str(port), *args]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else b""
-    if not line:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        what = " ".join([program, *args])
-        raise RuntimeError(f"{what} not ready within {timeout} s (exit {proc.returncode})")
-    return Running(proc, json.loads(line))
+    return progs.start(SCRIPT, program, host, port, *args, prefix=prefix, timeout=timeout)
 
 
 if __name__ == "__main__":

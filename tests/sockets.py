@@ -30,20 +30,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import json
 import os
 import resource
-import select
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PR_SET_NAME = 15
+if not __package__:  # run as a script (python tests/sockets.py): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import progs
+
 SCRIPT = Path(__file__).resolve()
 
 
@@ -147,7 +146,7 @@ def forked(a: argparse.Namespace, keep: list[Any]) -> dict[str, Any]:
     return {"port": srv.getsockname()[1], "children": children}
 
 
-PROGRAMS: dict[str, Callable[[argparse.Namespace, list[Any]], dict[str, Any]]] = {
+PROGRAMS: dict[str, progs.Program] = {
     "listener": listener,
     "pairs": pairs,
     "closewait": closewait,
@@ -158,10 +157,12 @@ PROGRAMS: dict[str, Callable[[argparse.Namespace, list[Any]], dict[str, Any]]] =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", choices=sorted(PROGRAMS))
-    p.add_argument("host", help="address to listen on and connect to (loopback or a test namespace)")
-    p.add_argument("port", type=int, help="0 = any free port")
+    p = progs.parser(
+        __doc__,
+        PROGRAMS,
+        host_help="address to listen on and connect to (loopback or a test namespace)",
+        port_help="0 = any free port",
+    )
     p.add_argument("--count", type=int, default=3)
     p.add_argument("--orphans", type=int, default=0)
     p.add_argument("--unread", type=int, default=0)
@@ -169,47 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra", type=int, default=2)
     p.add_argument("--nofile", type=int, default=1000)
     p.add_argument("--name", default="")
-    a = p.parse_args(argv)
-    if a.name:
-        _set_name(a.name)
-    keep: list[Any] = []
-    info = PROGRAMS[a.program](a, keep)
-    print(json.dumps({"pid": os.getpid(), "program": a.program, **info}), flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        while sys.stdin.buffer.read(4096):
-            pass  # hold everything until stdin closes
+    progs.serve(p.parse_args(argv), PROGRAMS, lifetime=None)
     return 0
-
-
-def _set_name(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 # -- for tests ---------------------------------------------------------------
 
-
-class Running:
-    """A started program: its readiness line as ``info``; ``stop()`` ends it."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], info: dict[str, Any]) -> None:
-        self.proc = proc
-        self.info = info
-
-    @property
-    def pid(self) -> int:
-        return int(self.info["pid"])
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+Running = progs.Running
 
 
 def start(
@@ -219,16 +186,7 @@ def start(
 
     ``prefix`` goes before the interpreter, e.g. ``("ip", "netns", "exec", "ns1")``.
     """
-    argv = [*prefix, sys.executable, str(SCRIPT), program, host, str(port), *args]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else b""
-    if not line:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"{program} did not become ready within {timeout} s (exit {proc.returncode})")
-    return Running(proc, json.loads(line))
+    return progs.start(SCRIPT, program, host, port, *args, prefix=prefix, timeout=timeout)
 
 
 if __name__ == "__main__":
