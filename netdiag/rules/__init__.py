@@ -254,3 +254,18 @@ def rising(values: Sequence[float], minimum: float) -> bool:
         and all(a <= b for a, b in itertools.pairwise(values))
         and values[-1] - values[0] >= minimum
     )
+
+
+def over_threshold(n: int, threshold: int, factor: float) -> list[str]:
+    """The critical reason the count rules share: ``factor`` times their threshold or more."""
+    return [f"{factor:g}x the threshold or more"] if n >= factor * threshold else []
+
+
+def persisted(kept: int, n: int, share: float) -> bool:
+    """Whether at least ``share`` of ``n`` sockets (one at least) were already there in the first sample."""
+    return kept > 0 and kept >= share * n
+
+
+def critical_note(why: Sequence[str]) -> str:
+    """A message's closing list of the reasons it is critical; nothing when it is not."""
+    return "; critical: " + "; ".join(why) if why else ""

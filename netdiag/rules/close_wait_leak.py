@@ -33,10 +33,13 @@ from netdiag.results import Finding, Severity
 from netdiag.rules import (
     Culprit,
     addr_key,
+    critical_note,
     fd_note,
     group_by_culprit,
     most_common,
     most_common_text,
+    over_threshold,
+    persisted,
     plural,
     rising,
     sorted_sockets,
@@ -81,12 +84,10 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         n = len(socks)
         if n < opts.threshold:
             continue
-        why: list[str] = []
-        if n >= opts.critical_factor * opts.threshold:
-            why.append(f"{opts.critical_factor:g}x the threshold or more")
+        why = over_threshold(n, opts.threshold, opts.critical_factor)
         if earlier:
             kept = sum(1 for s in socks if tuple4(s) in first_tuples)
-            if kept and kept >= opts.persist_share * n:
+            if persisted(kept, n, opts.persist_share):
                 age = ctx.sampled_seconds()
                 since = f"{age:g} s earlier" if age is not None else "in the first sample"
                 why.append(f"{kept} of them were already there {since}")
@@ -121,8 +122,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         if fds:
             message += f"; {fds}"
         message += "; top peers " + ", ".join(f"{a} ({k})" for a, k in peers)
-        if why:
-            message += "; critical: " + "; ".join(why)
+        message += critical_note(why)
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if why else Severity.WARNING,

@@ -22,10 +22,13 @@ from netdiag.model import Socket, TcpState
 from netdiag.results import Finding, Severity
 from netdiag.rules import (
     addr_key,
+    critical_note,
     fd_note,
     group_by_culprit,
     most_common,
     most_common_text,
+    over_threshold,
+    persisted,
     sorted_sockets,
     top,
     tuple4,
@@ -53,11 +56,9 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         n = len(socks)
         if n < opts.threshold:
             continue
-        why = []
-        if n >= opts.critical_factor * opts.threshold:
-            why.append(f"{opts.critical_factor:g}x the threshold or more")
+        why = over_threshold(n, opts.threshold, opts.critical_factor)
         kept = sum(1 for s in socks if tuple4(s) in before)
-        if kept and kept >= opts.persist_share * n:
+        if persisted(kept, n, opts.persist_share):
             why.append(f"{kept} of them already held unread data in the first sample")
         local = most_common_text(s.local for s in socks) or "?"
         unread_bytes = sum(s.recv_q - 1 for s in socks)  # the FIN is not data
@@ -70,8 +71,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         if fds:
             message += f"; {fds}"
         message += "; top peers " + ", ".join(f"{a} ({k})" for a, k in top(addr_key(s.peer) for s in socks))
-        if why:
-            message += "; critical: " + "; ".join(why)
+        message += critical_note(why)
         fullest_first: list[Socket] = sorted(sorted_sockets(socks), key=lambda s: -s.recv_q)
         yield ctx.finding(
             RULE,

@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from netdiag.engine import HostContext, Rule, option
 from netdiag.model import Socket, TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import addr_key, culprit, most_common, process_names, sorted_sockets, top, tuple4
+from netdiag.rules import (
+    addr_key,
+    critical_note,
+    culprit,
+    most_common,
+    over_threshold,
+    persisted,
+    process_names,
+    sorted_sockets,
+    top,
+    tuple4,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +84,15 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             parts.append(f"{len(owned)} still owned{f' by {who.label}' if who else ''} (they never time out)")
         if unknown:
             parts.append(f"{unknown} of unknown ownership (process information not visible)")
-        why = []
-        if n >= opts.critical_factor * opts.threshold:
-            why.append(f"{opts.critical_factor:g}x the threshold or more")
+        why = over_threshold(n, opts.threshold, opts.critical_factor)
         kept = sum(1 for s in owned if tuple4(s) in before)
-        if kept and kept >= opts.persist_share * n:
+        if persisted(kept, n, opts.persist_share):
             why.append(f"{kept} owned ones were already there in the first sample")
         message = (
             f"{n} FIN_WAIT_2 sockets toward {peer} (threshold {opts.threshold}): the remote end is "
             f"not closing its side; {', '.join(parts)}"
         )
-        if why:
-            message += "; critical: " + "; ".join(why)
+        message += critical_note(why)
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if why else Severity.WARNING,
