@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 
 from netdiag.engine import RuleConfig, run_rules
-from netdiag.render.exitcode import DEFAULT_FAIL_ON, FAIL_ON_LEVELS, scan_exit_status
+from netdiag.render.exitcode import scan_exit_status
 from netdiag.render.html import render_html
 from netdiag.render.jsonout import dumps
-from netdiag.render.options import FAIL_ON_HELP, write_atomic
+from netdiag.render.options import fail_on_option, write_atomic
 from netdiag.render.terminal import recap
 from netdiag.results import HostResult, ScanResult, Severity
 from netdiag.ruleconfig import rule_options
@@ -64,14 +64,7 @@ def saved_result(paths: tuple[Path, ...], rule_config: RuleConfig) -> ScanResult
     help="Also write the JSON document (schema netdiag.scan/1) to FILE.",
 )
 @click.option("--title", default="netdiag report", show_default=True, help="The report's heading.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON_LEVELS),
-    default=DEFAULT_FAIL_ON.label,
-    show_default=True,
-    metavar="LEVEL",
-    help=FAIL_ON_HELP,
-)
+@fail_on_option()
 @rule_options
 def report_command(
     paths: tuple[Path, ...],

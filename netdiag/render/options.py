@@ -48,6 +48,19 @@ class ReportOptions:
         return bool(getattr(out, "isatty", lambda: False)())
 
 
+def fail_on_option(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--fail-on`` (``names`` adds a parameter name): one definition for every command that has it."""
+    return click.option(
+        "--fail-on",
+        *names,
+        type=click.Choice(FAIL_ON_LEVELS),
+        default=DEFAULT_FAIL_ON.label,
+        show_default=True,
+        metavar="LEVEL",
+        help=FAIL_ON_HELP,
+    )
+
+
 def _options() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     file_type = click.Path(dir_okay=False, writable=True, path_type=Path)
     return [
@@ -74,15 +87,7 @@ def _options() -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
             help="Also write the self-contained HTML report to FILE.",
         ),
         click.option("-v", "--verbose", "report_verbose", is_flag=True, help="Show evidence lines."),
-        click.option(
-            "--fail-on",
-            "report_fail_on",
-            type=click.Choice(FAIL_ON_LEVELS),
-            default=DEFAULT_FAIL_ON.label,
-            show_default=True,
-            metavar="LEVEL",
-            help=FAIL_ON_HELP,
-        ),
+        fail_on_option("report_fail_on"),
         click.option(
             "--color/--no-color",
             "report_color",
