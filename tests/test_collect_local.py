@@ -22,11 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from netdiag.cli import main
-from netdiag.collectors import collect, script_bytes
+from netdiag.collectors import collect
 from netdiag.collectors.assemble import assemble
 from netdiag.model import HostInfo, Snapshot, Socket, TcpState
 from netdiag.transport.local import LocalTransport
 from tests import sockets
+from tests.unprivileged import run_script_as_nobody
 
 # Every tool collect.sh runs (its header lists them); ss and netstat are added per case.
 TOOLS = ("sh", "awk", "cat", "date", "grep", "head", "id", "ls", "xargs")
@@ -254,16 +255,7 @@ def test_without_root_only_own_processes_are_visible(programs) -> None:
         if os.environ.get("CI"):
             pytest.fail("CI runs as root; this test needs root to drop to nobody")
         pytest.skip("needs root to run the script as another user")
-    r = subprocess.run(
-        ["sh", "-s", "--"],
-        input=script_bytes(),
-        capture_output=True,
-        user=65534,
-        group=65534,
-        extra_groups=[],
-        cwd="/",
-        timeout=60,
-    )
+    r = run_script_as_nobody(timeout=60)
     assert r.returncode == 0, r.stderr
     snapshot = assemble(r.stdout, HostInfo("localhost", "local"))
     c = snapshot.collection

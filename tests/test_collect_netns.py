@@ -37,6 +37,7 @@ from netdiag.save import load_saved, save_scan
 from netdiag.scan import judge
 from netdiag.transport.local import LocalTransport
 from tests import incidents, sockets
+from tests.unprivileged import run_script_as_nobody
 
 PREFIX = f"ndn{os.getpid()}"
 X, Y, E = f"{PREFIX}-x", f"{PREFIX}-y", f"{PREFIX}-e"
@@ -259,16 +260,7 @@ def test_without_nsenter_namespaces_are_read_through_proc(world: World, tmp_path
 
 
 def test_unprivileged_run_says_it_did_not_enter_namespaces(world: World) -> None:
-    r = subprocess.run(
-        ["sh", "-s", "--"],
-        input=script_bytes(),
-        capture_output=True,
-        user=65534,
-        group=65534,
-        extra_groups=[],
-        cwd="/",
-        timeout=120,
-    )
+    r = run_script_as_nobody(timeout=120)
     assert r.returncode == 0, r.stderr
     from netdiag.collectors.assemble import assemble_all
 
