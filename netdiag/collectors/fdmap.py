@@ -61,7 +61,7 @@ def parse_fdmap(text: str) -> tuple[FdMap, Parsed[None]]:
             fdmap.messages.append(line[2:])
             out.accounted += 1
             continue
-        nums = _ints(f[1:])
+        nums = record_ints(f[1:])
         if kind == "S" and nums is not None and len(nums) == 3:
             pid, fd, inode = nums
             fdmap.owners.setdefault(inode, []).append((pid, fd))
@@ -94,7 +94,8 @@ def _links(words: list[str]) -> tuple[int, list[tuple[int, int]]] | None:
     return int(words[0]), pairs
 
 
-def _ints(words: list[str]) -> list[int] | None:
+def record_ints(words: list[str]) -> list[int] | None:
+    """The words of a record as numbers, or None if any is not plain ASCII digits (a garbled line)."""
     if not all(w.isascii() and w.isdigit() for w in words):
         return None
     return [int(w) for w in words]

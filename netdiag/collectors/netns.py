@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from netdiag.collectors.fdmap import record_ints
 from netdiag.parsers import Parsed
 
 SOURCE = "netns"
@@ -108,7 +109,7 @@ def parse_nsmap(text: str) -> tuple[NsMap, Parsed[None]]:
         f = line.split()
         if not f:
             continue
-        kind, nums = f[0], _ints(f[1:])
+        kind, nums = f[0], record_ints(f[1:])
         if kind == "E":
             nsmap.messages.append(line[2:])
         elif kind == "N" and nums is not None and len(nums) == 4:
@@ -194,9 +195,3 @@ def unique_labels(labels: Iterable[tuple[int, str]]) -> dict[int, str]:
     for _, text in pairs:
         seen[text] = seen.get(text, 0) + 1
     return {ino: f"{text}#{ino}" if seen[text] > 1 or text == HOST else text for ino, text in pairs}
-
-
-def _ints(words: list[str]) -> list[int] | None:
-    if not all(w.isascii() and w.isdigit() for w in words):
-        return None
-    return [int(w) for w in words]
