@@ -260,11 +260,8 @@ def host_contexts(hosts: Iterable[HostResult], history: History | None = None) -
     for h in hosts:
         if not h.outcome.scanned or not h.samples:
             continue
-        by_ns: dict[str, list[Snapshot]] = {}
-        for snap in h.samples:
-            by_ns.setdefault(snap.host.netns, []).append(snap)
-        for samples in by_ns.values():
-            contexts.append(HostContext(h.name, tuple(samples), h.outcome, h.message, history))
+        for samples in h.by_netns().values():
+            contexts.append(HostContext(h.name, samples, h.outcome, h.message, history))
     return contexts
 
 

@@ -121,24 +121,24 @@ class HostResult:
         """The last snapshot taken: the root namespace's view of the last sample."""
         return self.samples[-1] if self.samples else None
 
+    def by_netns(self) -> dict[str, tuple[Snapshot, ...]]:
+        """Each network namespace's snapshots, oldest first, namespaces in first-seen order.
+
+        A host read in several namespaces sends one snapshot per namespace per sample.
+        """
+        grouped: dict[str, list[Snapshot]] = {}
+        for snap in self.samples:
+            grouped.setdefault(snap.host.netns, []).append(snap)
+        return {ns: tuple(snaps) for ns, snaps in grouped.items()}
+
     @property
     def sample_count(self) -> int:
         """How many samples were taken (each sample holds one snapshot per namespace)."""
-        counts: dict[str, int] = {}
-        for snap in self.samples:
-            counts[snap.host.netns] = counts.get(snap.host.netns, 0) + 1
-        return max(counts.values(), default=0)
+        return max(map(len, self.by_netns().values()), default=0)
 
     def views(self) -> tuple[Snapshot, ...]:
-        """The newest snapshot of each network namespace the host was read in, first-seen order.
-
-        A host read in several namespaces sends one snapshot per namespace per sample,
-        so "the latest" is per namespace, not one snapshot.
-        """
-        newest: dict[str, Snapshot] = {}
-        for snap in self.samples:
-            newest[snap.host.netns] = snap  # later samples overwrite; the dict keeps first-seen order
-        return tuple(newest.values())
+        """The newest snapshot of each network namespace the host was read in, first-seen order."""
+        return tuple(snaps[-1] for snaps in self.by_netns().values())
 
 
 @dataclass(slots=True)

@@ -44,11 +44,6 @@ def visible(text: str, *, one_line: bool = False) -> str:
     return (_UNPRINTABLE_LINES if one_line else _UNPRINTABLE).sub(_escape_char, text)
 
 
-def latest_views(host: HostResult) -> tuple[Snapshot, ...]:
-    """The newest snapshot of each network namespace a host was read in (``HostResult.views``)."""
-    return host.views()
-
-
 def state_counts(views: Iterable[Snapshot]) -> dict[str, int]:
     """Counts of every kernel state (all twelve keys) summed over the given views."""
     counts = dict.fromkeys(STATE_NAMES, 0)

@@ -26,7 +26,6 @@ from netdiag import __version__
 from netdiag.render import (
     SEVERITIES_DESC,
     host_worst,
-    latest_views,
     number,
     queue_fills,
     severity_counts,
@@ -220,7 +219,7 @@ def _finding_view(
 
 
 def _host_view(anchor: str, host: HostResult, mine: Sequence[tuple[Finding, str]]) -> HostView:
-    views = latest_views(host)
+    views = host.views()
     info = views[-1].host if views else None
     findings = [f for f, _ in mine]
     verdict = host_worst(host, findings)

@@ -15,7 +15,6 @@ from netdiag.render import (
     findings_by_host,
     fullest_queue,
     host_worst,
-    latest_views,
     severity_counts,
     sort_findings,
     state_counts,
@@ -40,7 +39,7 @@ def _plain(value: Any) -> Any:
 
 
 def _host(host: HostResult, findings: dict[str, list[Finding]]) -> dict[str, Any]:
-    views = latest_views(host)
+    views = host.views()
     info = views[-1].host if views else None
     mine = findings.get(host.name, [])
     verdict = host_worst(host, mine)

@@ -16,7 +16,6 @@ from netdiag.render import (
     findings_by_host,
     fullest_queue,
     host_worst,
-    latest_views,
     number,
     severity_counts,
     sort_findings,
@@ -71,7 +70,7 @@ def _queue(fill: QueueFill | None) -> str:
 
 
 def _host_row(host: HostResult, findings: Sequence[Finding], color: bool) -> list[str]:
-    views = latest_views(host)
+    views = host.views()
     verdict = host_worst(host, findings)
     if views:
         counts = state_counts(views)
