@@ -1,7 +1,8 @@
 """`netdiag collect localhost` against real sockets made by tests/sockets.py, with psutil as the oracle.
 
 The same programs are collected three times: with everything on PATH (ss),
-with ss hidden (netstat) and with both hidden (/proc/net/tcp*). PATH is a
+with ss hidden (netstat) and with both hidden (/proc/net/tcp*; find hidden too,
+so the fd map comes from the `ls -l` pass, not find's -printf). PATH is a
 directory of symlinks to exactly the tools the script needs, so a tool the
 script forgot to list, or one it finds outside PATH, fails here.
 """
@@ -29,9 +30,9 @@ from netdiag.transport.local import LocalTransport
 from tests import sockets
 from tests.unprivileged import run_script_as_nobody
 
-# Every tool collect.sh runs (its header lists them); ss and netstat are added per case.
+# Every tool collect.sh runs (its header lists them); ss, netstat and find are added per case.
 TOOLS = ("sh", "awk", "cat", "date", "grep", "head", "id", "ls", "xargs")
-HIDDEN = {"ss": (), "netstat": ("ss",), "proc": ("ss", "netstat")}
+HIDDEN = {"ss": (), "netstat": ("ss",), "proc": ("ss", "netstat", "find")}
 NAME = "nd t(1) x"  # comm with a space and parentheses
 
 
@@ -58,7 +59,7 @@ def programs() -> Iterator[dict[str, sockets.Running]]:
 def _tooldir(root: Path, hide: tuple[str, ...]) -> Path:
     d = root / ("path-without-" + ("-".join(hide) or "nothing"))
     d.mkdir()
-    for tool in (*TOOLS, "ss", "netstat"):
+    for tool in (*TOOLS, "ss", "netstat", "find"):
         if tool in hide:
             continue
         real = shutil.which(tool)
@@ -155,6 +156,8 @@ def test_collection_record(source, collected) -> None:
     expected = {"ss": [("ss", "ok")], "netstat": [("ss", "missing"), ("netstat", "ok")]}
     assert attempts == expected.get(source, [("ss", "missing"), ("netstat", "missing"), ("cat", "ok")])
     assert all(x.status == "ok" for x in c.commands if x.name != "sockets"), c.commands
+    (fdmap,) = [x.command for x in c.commands if x.name == "fdmap"]
+    assert fdmap.startswith("ls -l " if source == "proc" else "find ")
     assert c.uid == os.geteuid()
     refused = "own" if os.geteuid() else "partial"  # root refused too: LSM, ptrace rules, sandbox init
     assert c.process_visibility == (refused if _some_fd_link_refused() else "full")

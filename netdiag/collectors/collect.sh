@@ -6,12 +6,13 @@
 # The same bytes run locally and over SSH. POSIX sh only (dash, busybox ash,
 # bash); tools are found on PATH: grep awk ls head (cat
 # for /proc/net/tcp, xargs only past ARGS_MAX paths, id and uname only where
-# /proc is unreadable), and ss or netstat, nsenter and
+# /proc is unreadable), and ss or netstat, find, nsenter and
 # gzip when present. It is built to be light on a sick host: a fixed
 # number of commands however many sockets or processes there are, no `ss -p`
-# / `netstat -p`, socket owners found by one `ls -l` pass over
-# /proc/<pid>/fd, no temporary files, and timing read from /proc/uptime by
-# the `read` builtin. Everything sits in main(), called on the last line, so a
+# / `netstat -p`, socket owners found by one `find -printf` (or `ls -l`) pass
+# over /proc/<pid>/fd, no temporary files, and timing read from /proc/uptime by
+# the `read` builtin. A step forks once: a command alone in `$(...)` is exec'd
+# by the subshell itself, so none runs through a shell function there. Everything sits in main(), called on the last line, so a
 # script cut short in transit never runs half, and commands read /dev/null,
 # never the rest of the script on stdin.
 
@@ -87,7 +88,8 @@ finish() {
 }
 
 # step NAME WHAT CMD [ARG...]: CMD's stdout streams out as the section body,
-# its stderr is captured for the end of the section. Sets $rc.
+# its stderr is captured for the end of the section. Sets $rc. CMD is a
+# command, not a function, wherever it can be: the subshell then execs it.
 step() {
 	name=$1
 	what=$2
@@ -95,6 +97,21 @@ step() {
 	begin "$name"
 	err=$("$@" 2>&1 >&3 3>&-)
 	rc=$?
+	finish "$name" "$rc" "$what" "$err"
+}
+
+# lenient_step NAME WHAT CMD...: step for readers of many /proc files at once.
+# A file that is not there (a process that exited since the fd map, a sysctl
+# this kernel or namespace lacks) is not a failed step: grep's 1/2 and xargs'
+# 123 ("some batch failed") become 0, and the messages still end the section.
+lenient_step() {
+	name=$1
+	what=$2
+	shift 2
+	begin "$name"
+	err=$("$@" 2>&1 >&3 3>&-)
+	rc=$?
+	case $rc in 1 | 2 | 123) rc=0 ;; esac
 	finish "$name" "$rc" "$what" "$err"
 }
 
@@ -110,30 +127,28 @@ missing() {
 # clock is not read here: the `procfs` grep below carries /proc/stat's btime
 # (the wall clock at boot, kept in step with clock changes) and this section
 # the uptime (CLOCK_BOOTTIME), whose sum the reader takes as `time`.
+# It runs in the script's own shell (no step, no subshell): nothing in it
+# writes to stderr but the fallbacks, whose messages are dropped.
 host_info() {
+	begin host
 	h=
 	k=
-	read -r h </proc/sys/kernel/hostname || h=$(uname -n)
-	read -r k </proc/sys/kernel/osrelease || k=$(uname -r)
+	{ read -r h </proc/sys/kernel/hostname; } 2>/dev/null || h=$(uname -n 2>/dev/null)
+	{ read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
 	printf 'hostname=%s\nkernel=%s\n' "$h" "$k"
 	u=
-	while read -r key u _; do
-		[ "$key" != Uid: ] || break
-		u=
-	done </proc/$$/status
-	case $u in '' | *[!0-9]*) u=$(id -u) ;; esac
+	{
+		while read -r key u _; do
+			[ "$key" != Uid: ] || break
+			u=
+		done </proc/$$/status
+	} 2>/dev/null
+	case $u in '' | *[!0-9]*) u=$(id -u 2>/dev/null) ;; esac
 	printf 'uid=%s\n' "$u"
 	up=
-	read -r up _ </proc/uptime
+	{ read -r up _ </proc/uptime; } 2>/dev/null
 	printf 'uptime=%s\n' "$up"
-}
-
-proc_tcp() {
-	if [ -r /proc/net/tcp6 ]; then
-		cat /proc/net/tcp /proc/net/tcp6
-	else
-		cat /proc/net/tcp
-	fi
+	finish host 0 'read hostname, osrelease, Uid, uptime' ''
 }
 
 # try_sockets TOOL WHAT CMD...: the first source that works wins.
@@ -146,6 +161,7 @@ try_sockets() {
 			missing sockets "$1" "/proc/net/tcp: not readable"
 			return 0
 		fi
+		[ -r /proc/net/tcp6 ] || set -- "$1" cat /proc/net/tcp
 	elif ! command -v "$tool" >/dev/null 2>&1; then
 		missing sockets "$1" "$tool: not found in PATH"
 		return 0
@@ -177,18 +193,38 @@ tcp_inuse() {
 }
 
 # has_cgroup2: whether ss will find a cgroup2 mount (it reads /proc/mounts):
-# the usual places first (a file test, no command), then /proc/self/mounts.
+# the usual places first (a file test, no command), then /proc/self/mounts by
+# the `read` builtin while it is short (a small host; a private /sys, as under
+# `ip netns exec`), by grep past MOUNTS_READ_MAX lines (dash's `read` takes a
+# byte a system call: 64 lines cost about what starting grep does).
+MOUNTS_READ_MAX=64
 has_cgroup2() {
 	[ ! -e /sys/fs/cgroup/cgroup.controllers ] || return 0
 	[ ! -e /sys/fs/cgroup/unified/cgroup.controllers ] || return 0
-	grep -q '^[^ ]* [^ ]* cgroup2 ' /proc/self/mounts 2>/dev/null
+	n=0
+	{
+		while read -r _ _ fstype _; do
+			[ "$fstype" != cgroup2 ] || return 0
+			n=$((n + 1))
+			if [ "$n" -ge "$MOUNTS_READ_MAX" ]; then
+				grep -q '^[^ ]* [^ ]* cgroup2 ' /proc/self/mounts
+				return
+			fi
+		done </proc/self/mounts
+	} 2>/dev/null
+	return 1
 }
 
+# ss_quiet: the sockets step with ss's stderr dropped, run as a plain command
+# (no capture, no subshell); a failure leaves one line saying its status.
 ss_quiet() {
-	ss -tanoe 2>/dev/null && return 0
-	r=$?
-	printf 'ss -tanoe: exit %s (stderr dropped: no cgroup2 mount, ss -e would name every socket)\n' "$r" >&2
-	return "$r"
+	begin sockets
+	ss -tanoe 2>/dev/null
+	rc=$?
+	err=
+	[ "$rc" -eq 0 ] || err="ss -tanoe: exit $rc (stderr dropped: no cgroup2 mount, ss -e would name every socket)"
+	finish sockets "$rc" 'ss -tanoe (stderr dropped: no cgroup2 mount)' "$err"
+	[ "$rc" -ne 0 ] || sockets_done=ss
 }
 
 # ss_quiet_in TARGET: ss_quiet in another network namespace.
@@ -206,18 +242,16 @@ ss_sockets() {
 		return 0
 	fi
 	ss_cgroupless=1
-	tcp_inuse
+	[ -n "$inuse" ] || tcp_inuse
 	if [ "$sockets_pref" = auto ] && [ "$inuse" -gt "$SS_CGROUPLESS_MAX" ]; then
 		missing sockets 'ss -tanoe' "skipped: no cgroup2 mount, and ss -e would search /proc/mounts for each of $inuse sockets"
 		return 0
 	fi
-	try_sockets ss 'ss -tanoe (stderr dropped: no cgroup2 mount)' ss_quiet
+	ss_quiet
 }
 
-# The fd map: one `ls -l` over the /proc/<pid>/fd directories (xargs splits the
-# list only if it exceeds ARG_MAX; the leading /dev/null makes ls print a
-# "/proc/N/fd:" heading even for a one-directory batch), its stderr merged so
-# that refused and vanished processes are counted: a directory of another
+# The fd map: one pass over the /proc/<pid>/fd directories, its stderr merged
+# so that refused and vanished processes are counted: a directory of another
 # user's process (not root), or links root may not read either (LSM, ptrace
 # rules), make that pid "denied". One awk streams the section out:
 #   S PID FD:INODE...        the socket links of a process (one line, or more if a message cut in)
@@ -231,10 +265,61 @@ ss_sockets() {
 # and its holders are, bar fd passing across namespaces, in that namespace.
 # Otherwise the map covers every process (socket inodes are unique
 # machine-wide), and serves the namespaces' sockets too.
-FDMAP_AWK='
+#
+# The listing is GNU find's `-printf` ("D /proc/N/fd" per directory, "TARGET
+# FD" per link: an lstat and a readlink each, as `ls -l`, but no sorting,
+# user names or formatting: 0.75 s of CPU against 0.86 s at 200,000 fds, and
+# a lighter awk), or `ls -l` where find is missing or has no -printf
+# (busybox): the find awk then prints nothing but "fallback" on its stderr,
+# and the ls pass runs instead.
+FD_AWK_COMMON='
 function close_s() { if (open) { printf "\n"; open = 0 } }
 function done_pid() { close_s(); if (pid != "" && ns > 0) { print "P", pid, nfd, ns; owners = owners " " pid } }
 function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "?" }
+'
+# find: "D /proc/N/fd" per directory, "TARGET FD" per link; the target first,
+# as a link find cannot read puts its message before the line (find flushes
+# what it printed before complaining), not in the middle of it. Socket links
+# come first (the hot rule). "D" lines and messages about /proc/N/fd come
+# before any link, so what comes before either is held until one shows that
+# find ran: a find refusing -printf prints only its complaint and usage. A
+# directory find could not open or that vanished had its "D" line first: it
+# is not counted readable, as ls (which prints no heading then) has it.
+FD_FIND_AWK='
+/^socket:\[/ {
+	if (pid == "") next
+	nfd++
+	ns++
+	if (!open) { printf "S %s", pid; open = 1 }
+	printf " %s:%s", $NF, substr($1, 9, length($1) - 9)
+	next
+}
+function ran() { if (!started) { started = 1; printf "%s", held } }
+function unread(p) { if ((p in dirs) && !(p in shut)) { shut[p] = 1; readable-- } }
+/^D \/proc\/[0-9]+\/fd$/ { ran(); done_pid(); pid = substr($2, 7, length($2) - 9); dirs[pid] = 1; nfd = 0; ns = 0; readable++; next }
+/^find: .*\/proc\/[0-9]+\/fd/ {
+	ran()
+	p = pid_of($0)
+	if (/ermission denied$/) {
+		if (/\/fd'"'"'?: /) unread(p)
+		if (!(p in refused)) { refused[p] = 1; denied++ }
+	} else if (/o such file or directory$/) {
+		if (/\/fd'"'"'?: /) unread(p)
+		gone++
+	} else { close_s(); print "E", $0 }
+	next
+}
+!started { if ($0 != " null") held = held "E " $0 "\n"; next }
+/^find: / { close_s(); print "E", $0; next }
+{ if (pid != "") nfd++ }
+END {
+	if (!started) { print "fallback" > "/dev/stderr"; exit }
+	done_pid(); print "V", readable + 0, denied + 0, gone + 0; print "owners:" owners > "/dev/stderr"
+}
+'
+# ls -l: a "/proc/N/fd:" heading per directory (the leading /dev/null makes ls
+# print one even for a one-directory batch), "lrwx... FD -> TARGET" per link.
+FD_LS_AWK='
 /^\/proc\/[0-9]+\/fd:$/ { done_pid(); pid = substr($0, 7, length($0) - 10); nfd = 0; ns = 0; readable++; next }
 /^l[-r][-w]/ {
 	if (pid == "") next
@@ -253,22 +338,10 @@ function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6,
 { close_s(); print "E", $0 }
 END { done_pid(); print "V", readable + 0, denied + 0, gone + 0; print "owners:" owners > "/dev/stderr" }
 '
-
-# The fd directories of the processes in the script's network namespace, and
-# of those whose namespace link could not be read (the fd pass counts them
-# as refused or vanished); every one if the script's own link is unreadable.
-FDDIRS_AWK='
-function pid_of(s) { return match(s, /\/proc\/[0-9]+\//) ? substr(s, RSTART + 6, RLENGTH - 7) : "" }
-{ p = pid_of($0) }
-p == "" { next }
-/^l/ && $NF ~ /^net:\[[0-9]+\]$/ { net[p] = $NF; next }
-{ other[p] = 1 }
-END {
-	mine = (self in net) ? net[self] : ""
-	for (p in net) if (mine == "" || net[p] == mine) print "/proc/" p "/fd"
-	for (p in other) print "/proc/" p "/fd"
-}
-'
+# find's expression (as fd_pass writes it, for xargs batches past ARGS_MAX): a
+# "D" line for each directory named, "TARGET FD" for the rest (-type d takes
+# the links' type from the directory listing; %l is what lstats each link).
+FD_FIND_SH='exec find "$@" "(" -type d -printf "D %p\n" ")" -o -printf "%l %f\n"'
 
 # fd_dirs: the fd directories to list into PATHS (NPATHS words). In the
 # script's own namespace: `[ A -ef B ]` (a test builtin in dash, bash and
@@ -293,7 +366,8 @@ fd_dirs() {
 
 # on_paths CMD...: CMD over the words of PATHS, as its arguments while they
 # are few enough for any Linux ARG_MAX (128 KiB at the least), through xargs
-# only past ARGS_MAX of them.
+# only past ARGS_MAX of them. Steps call CMD directly below that (a command
+# the subshell execs, not this function).
 ARGS_MAX=4000
 on_paths() {
 	if [ "$NPATHS" -le "$ARGS_MAX" ]; then
@@ -304,15 +378,44 @@ on_paths() {
 	fi
 }
 
+# fd_pass find|ls: the listing through its awk into the section; the awk's
+# stderr (the owners line, or "fallback") into $kept, the status into $rc.
+# shellcheck disable=SC2086 # PATHS is a word list of /proc paths
+fd_pass() {
+	if [ "$1" = find ]; then
+		if [ "$NPATHS" -le "$ARGS_MAX" ]; then
+			kept=$(find $PATHS \( -type d -printf 'D %p\n' \) -o -printf '%l %f\n' 2>&1 |
+				awk "$FD_AWK_COMMON$FD_FIND_AWK" 2>&1 >&3 3>&-)
+		else
+			kept=$(words_lines "$PATHS" | xargs sh -c "$FD_FIND_SH" find 2>&1 |
+				awk "$FD_AWK_COMMON$FD_FIND_AWK" 2>&1 >&3 3>&-)
+		fi
+	elif [ "$NPATHS" -le "$ARGS_MAX" ]; then
+		kept=$(ls -l $PATHS 2>&1 | awk "$FD_AWK_COMMON$FD_LS_AWK" 2>&1 >&3 3>&-)
+	else
+		kept=$(words_lines "$PATHS" | xargs ls -l 2>&1 | awk "$FD_AWK_COMMON$FD_LS_AWK" 2>&1 >&3 3>&-)
+	fi
+	rc=$?
+}
+
 fdmap() {
 	begin fdmap
 	case $netns in
-	host | denied) what='ls -l /proc/<pids of this netns>/fd | awk' ;;
-	*) what='ls -l /proc/[0-9]*/fd | awk' ;;
+	host | denied) dirs='/proc/<pids of this netns>/fd' ;;
+	*) dirs='/proc/[0-9]*/fd' ;;
 	esac
 	fd_dirs
-	kept=$({ on_paths ls -l 2>&1 | awk "$FDMAP_AWK"; } 2>&1 >&3 3>&-)
-	rc=$?
+	kept=fallback
+	if command -v find >/dev/null 2>&1; then
+		what="find $dirs -printf | awk"
+		fd_pass find
+	fi
+	case $NL$kept$NL in
+	*"${NL}fallback$NL"*)
+		what="ls -l $dirs | awk"
+		fd_pass ls
+		;;
+	esac
 	# the owners line is ours; anything else (awk missing or failing) is the step's stderr
 	OWNERS=
 	err=
@@ -331,34 +434,40 @@ fdmap() {
 	finish fdmap "$rc" "$what" "$err"
 }
 
-# of_owners SUFFIX... -- CMD...: CMD once over /proc/<pid>/SUFFIX of every
-# pid holding a socket (more than once only past ARGS_MAX); /dev/null first so
-# grep and head name every file even in a batch of one.
-of_owners() {
+# owner_paths SUFFIX...: /proc/<pid>/SUFFIX of every pid holding a socket into
+# PATHS (NPATHS words); /dev/null first so grep and head name every file even
+# in a batch of one.
+owner_paths() {
 	PATHS=/dev/null
 	NPATHS=1
 	for p in $OWNERS; do
 		for s do
-			[ "$s" != -- ] || break
 			PATHS="$PATHS /proc/$p/$s"
 			NPATHS=$((NPATHS + 1))
 		done
 	done
-	while [ "$1" != -- ]; do shift; done
-	shift
-	on_paths "$@"
 }
 
-# lenient CMD...: for readers of many /proc files at once. A file that is not
-# there (a process that exited since the fd map, a sysctl this kernel or
-# namespace lacks) is not a failed step: grep's 1/2 and xargs' 123 ("some
-# batch failed") become 0, and the messages still end the section as stderr.
-lenient() {
+# paths_step NAME WHAT CMD...: lenient_step of CMD over the words of PATHS,
+# CMD itself while they fit as arguments (one fork: the subshell execs it).
+paths_step() {
+	if [ "$NPATHS" -le "$ARGS_MAX" ]; then
+		# shellcheck disable=SC2086 # a word list of /proc paths
+		lenient_step "$@" $PATHS
+	else
+		ps_name=$1
+		ps_what=$2
+		shift 2
+		lenient_step "$ps_name" "$ps_what" on_paths "$@"
+	fi
+}
+
+# only2 CMD...: `nsenter --net=X grep` over files a namespace may lack (grep's
+# 2 becomes 0) while nsenter's own failure (1) still fails the step.
+only2() {
 	"$@"
 	r=$?
-	case $r in
-	1 | 2 | 123) return 0 ;;
-	esac
+	[ "$r" -ne 2 ] || return 0
 	return "$r"
 }
 
@@ -450,7 +559,7 @@ netns_privileged() {
 	return 1
 }
 
-# of_pids PIDS SUFFIX CMD...: like of_owners, over the given pids.
+# of_pids PIDS SUFFIX CMD...: CMD over /proc/<pid>/SUFFIX of the given pids.
 of_pids() {
 	pids=$1
 	suffix=$2
@@ -472,15 +581,6 @@ capture() {
 	case $rc in 1 | 2 | 123) rc=0 ;; esac
 	[ -z "$OUT" ] || printf '%s\n' "$OUT"
 	finish "$name" "$rc" "$what" ''
-}
-
-# only2 CMD...: `nsenter --net=X grep` over files a namespace may lack (grep's
-# 2 becomes 0) while nsenter's own failure (1) still fails the step.
-only2() {
-	"$@"
-	r=$?
-	[ "$r" -ne 2 ] || return 0
-	return "$r"
 }
 
 proc_tcp_of() {
@@ -533,8 +633,8 @@ netns_one() {
 	fi
 	if [ -z "$entered" ] && [ "$pid" != - ]; then
 		step "sockets@$ino" "cat /proc/$pid/net/tcp /proc/$pid/net/tcp6" proc_tcp_of "$pid"
-		step "nsnet@$ino" "grep -H '' /proc/$pid/net/{netstat,snmp,sockstat,sockstat6}" \
-			lenient grep -H '' "/proc/$pid/net/netstat" "/proc/$pid/net/snmp" \
+		lenient_step "nsnet@$ino" "grep -H '' /proc/$pid/net/{netstat,snmp,sockstat,sockstat6}" \
+			grep -H '' "/proc/$pid/net/netstat" "/proc/$pid/net/snmp" \
 			"/proc/$pid/net/sockstat" "/proc/$pid/net/sockstat6"
 	elif [ -n "$entered" ]; then
 		# shellcheck disable=SC2086 # NS_FILES and SYSCTLS are word lists
@@ -792,42 +892,73 @@ main() {
 	done
 	LC_ALL=C
 	export LC_ALL
+	if [ "$netns" = auto ]; then
+		if netns_privileged; then netns=all; else netns=denied; fi
+	fi
+	inuse=
 	if [ "$compress" = gzip ]; then
-		if command -v gzip >/dev/null 2>&1; then
+		if ! command -v gzip >/dev/null 2>&1; then
+			compress='none (gzip not found)'
+		elif gzip_pays; then
 			# the reader knows the stream by gzip's magic bytes; -1: a sick host's CPU matters more
 			collect | gzip -c -1
 			return
+		else
+			compress="none ($inuse TCP sockets, one network namespace: under $GZIP_MIN_SOCKETS, not worth a gzip)"
 		fi
-		compress='none (gzip not found)'
 	fi
 	collect
 }
 
+# --gzip compresses when it pays: with GZIP_MIN_SOCKETS TCP sockets or more in
+# this namespace (sockstat, by the `read` builtin), or other namespaces to
+# read. Below that the whole output is some 10 KB of counters plus ~100 B a
+# socket, under 64 KB: a few SSH packets either way, while gzip would be one
+# more process on every small host of a fleet. Looking for another namespace
+# stats two links a process (the `test -ef` builtin): past 256 processes
+# without one, the host is not small either, and gzip runs.
+GZIP_MIN_SOCKETS=500
+gzip_pays() {
+	tcp_inuse
+	[ "$inuse" -lt "$GZIP_MIN_SOCKETS" ] || return 0
+	case $netns in host | denied) return 1 ;; esac
+	for d in /run/netns/*; do
+		[ ! -e "$d" ] || return 0
+	done
+	[ -e /proc/$$/ns/net ] || return 0
+	n=0
+	for d in /proc/[0-9]*; do
+		[ ! -e "$d/ns/net" ] || [ "$d/ns/net" -ef /proc/$$/ns/net ] || return 0
+		n=$((n + 1))
+		[ "$n" -lt 256 ] || return 0
+	done
+	return 1
+}
+
 collect() {
 	exec 3>&1
-	if [ "$netns" = auto ]; then
-		if netns_privileged; then netns=all; else netns=denied; fi
-	fi
 
 	begin script
 	printf 'version=%s\nsockets=%s\nnetns=%s\ncompress=%s\n' "$NETDIAG_VERSION" "$sockets_pref" "$netns" "$compress"
 	finish script 0 'collect.sh' ''
 
-	step host 'read hostname, osrelease, Uid, uptime' host_info
+	host_info
 
 	sockets_done=
 	ss_cgroupless=
 	case $sockets_pref in auto | ss) ss_sockets ;; esac
 	case $sockets_pref in auto | netstat) try_sockets netstat 'netstat -tanoeW' netstat -tanoeW ;; esac
-	case $sockets_pref in auto | proc) try_sockets proc 'cat /proc/net/tcp /proc/net/tcp6' proc_tcp ;; esac
+	case $sockets_pref in auto | proc) try_sockets proc 'cat /proc/net/tcp /proc/net/tcp6' cat /proc/net/tcp /proc/net/tcp6 ;; esac
 
 	fdmap
 	if [ -n "$OWNERS" ]; then
 		# every line of comm, and of limits only "Max open files": the other rows are
 		# all longer than a comm can be (15 bytes)
-		step owners "grep -H '' /proc/<owners>/{comm,limits} (limits: Max open files)" \
-			lenient of_owners comm limits -- grep -H -v -e '^Limit .\{20\}' -e '^Max [^o].\{20\}'
-		step cmdline 'head -c 4096 /proc/<owners>/cmdline' lenient of_owners cmdline -- head -c 4096
+		owner_paths comm limits
+		paths_step owners "grep -H '' /proc/<owners>/{comm,limits} (limits: Max open files)" \
+			grep -H -v -e '^Limit .\{20\}' -e '^Max [^o].\{20\}'
+		owner_paths cmdline
+		paths_step cmdline 'head -c 4096 /proc/<owners>/cmdline' head -c 4096
 	else
 		for name in owners cmdline; do
 			begin "$name"
@@ -841,8 +972,8 @@ collect() {
 	# sockstat, and /proc/stat's btime (its cpu, intr and softirq lines, long
 	# on a big machine, are left out; no line of the other files starts so)
 	# shellcheck disable=SC2086 # word lists
-	step procfs "grep -H '' /proc/sys/net/... /proc/net/{netstat,snmp,sockstat,sockstat6} /proc/stat (btime)" \
-		lenient grep -H -v -e '^cpu' -e '^intr ' -e '^softirq ' $SYSCTLS $HOST_FILES /proc/stat
+	lenient_step procfs "grep -H '' /proc/sys/net/... /proc/net/{netstat,snmp,sockstat,sockstat6} /proc/stat (btime)" \
+		grep -H -v -e '^cpu' -e '^intr ' -e '^softirq ' $SYSCTLS $HOST_FILES /proc/stat
 	[ "$netns" = host ] || namespaces "$netns" "$netns_want"
 	# the last line: output without it was cut short
 	printf '%s done\n' "$M"
