@@ -186,23 +186,32 @@ class SocketTable(MutableSequence[Socket]):
     A million ``Socket`` objects (each with its own peer ``Endpoint``) cost most of
     a big analysis's time and memory, while rules look at a few states and a few
     columns. Columns are plain lists (values shared where rows repeat them: states,
-    local endpoints, timers, small ints); rarely set fields are sparse dicts by row
-    (peer scopes, owners). Reading it as a sequence gives exactly the ``Socket`` rows
+    addresses, timers, small ints); rarely set fields are sparse dicts by row
+    (scopes, owners). Reading it as a sequence gives exactly the ``Socket`` rows
     it was built from, and it equals any sequence of those same rows.
+
+    The local endpoint is kept as ``local_address``/``local_port``/``local_scope``
+    like the peer: a busy host has one local endpoint per ephemeral port, and
+    sharing an ``Endpoint`` per distinct one costs a lookup per row that misses the
+    CPU cache (a tenth of a million-row parse). ``local`` still reads as an
+    ``Endpoint`` per row (an ``EndpointColumn``), made as each is read; code that
+    wants only addresses or ports reads those columns and makes none.
 
     It is mutable only for its builders (a parser appending rows, a continuation
     line amending one); once in a ``Snapshot`` it is not changed: ``with_owners``
     makes a new table sharing the columns.
     """
 
-    __slots__ = ("inode", "local", "owners", "peer_address", "peer_port", "peer_scope", "recv_q",
-                 "send_q", "state", "timer", "uid")  # fmt: skip
+    __slots__ = ("inode", "local_address", "local_port", "local_scope", "owners", "peer_address",
+                 "peer_port", "peer_scope", "recv_q", "send_q", "state", "timer", "uid")  # fmt: skip
 
     def __init__(self, sockets: Iterable[Socket] = ()) -> None:
         self.state: list[TcpState] = []
         self.recv_q: list[int] = []
         self.send_q: list[int] = []
-        self.local: list[Endpoint] = []
+        self.local_address: list[str] = []
+        self.local_port: list[int | None] = []
+        self.local_scope: dict[int, str] = {}  # row -> scope, rows with one only
         self.peer_address: list[str] = []
         self.peer_port: list[int | None] = []
         self.peer_scope: dict[int, str] = {}  # row -> scope, rows with one only
@@ -213,6 +222,11 @@ class SocketTable(MutableSequence[Socket]):
         for s in sockets:
             self.append(s)
 
+    @property
+    def local(self) -> EndpointColumn:
+        """Every row's local ``Endpoint``, made from the three local columns as it is read."""
+        return EndpointColumn(self.local_address, self.local_port, self.local_scope)
+
     # -- building ------------------------------------------------------------
 
     def extend_columns(
@@ -220,7 +234,8 @@ class SocketTable(MutableSequence[Socket]):
         state: Iterable[TcpState],
         recv_q: Iterable[int],
         send_q: Iterable[int],
-        local: Iterable[Endpoint],
+        local_address: Iterable[str],
+        local_port: Iterable[int | None],
         peer_address: Iterable[str],
         peer_port: Iterable[int | None],
         timer: Iterable[Timer | None],
@@ -231,7 +246,8 @@ class SocketTable(MutableSequence[Socket]):
         self.state.extend(state)
         self.recv_q.extend(recv_q)
         self.send_q.extend(send_q)
-        self.local.extend(local)
+        self.local_address.extend(local_address)
+        self.local_port.extend(local_port)
         self.peer_address.extend(peer_address)
         self.peer_port.extend(peer_port)
         self.timer.extend(timer)
@@ -243,7 +259,11 @@ class SocketTable(MutableSequence[Socket]):
         self.state.append(value.state)
         self.recv_q.append(value.recv_q)
         self.send_q.append(value.send_q)
-        self.local.append(value.local)
+        local = value.local
+        self.local_address.append(local.address)
+        self.local_port.append(local.port)
+        if local.scope is not None:
+            self.local_scope[row] = local.scope
         self.peer_address.append(value.peer.address)
         self.peer_port.append(value.peer.port)
         if value.peer.scope is not None:
@@ -258,20 +278,17 @@ class SocketTable(MutableSequence[Socket]):
         self.state[row] = value.state
         self.recv_q[row] = value.recv_q
         self.send_q[row] = value.send_q
-        self.local[row] = value.local
+        local = value.local
+        self.local_address[row] = local.address
+        self.local_port[row] = local.port
+        _set_sparse(self.local_scope, row, local.scope)
         self.peer_address[row] = value.peer.address
         self.peer_port[row] = value.peer.port
-        if value.peer.scope is not None:
-            self.peer_scope[row] = value.peer.scope
-        else:
-            self.peer_scope.pop(row, None)
+        _set_sparse(self.peer_scope, row, value.peer.scope)
         self.timer[row] = value.timer
         self.uid[row] = value.uid
         self.inode[row] = value.inode
-        if value.owners:
-            self.owners[row] = value.owners
-        else:
-            self.owners.pop(row, None)
+        _set_sparse(self.owners, row, value.owners or None)
 
     def with_owners(self, owners: dict[int, tuple[Owner, ...]]) -> SocketTable:
         """The same rows with ``owners`` (row -> owners) instead; columns are shared, not copied."""
@@ -293,7 +310,7 @@ class SocketTable(MutableSequence[Socket]):
                 self.state[i],
                 self.recv_q[i],
                 self.send_q[i],
-                self.local[i],
+                _new(Endpoint, (self.local_address[i], self.local_port[i], self.local_scope.get(i))),
                 _new(Endpoint, (self.peer_address[i], self.peer_port[i], self.peer_scope.get(i))),
                 self.timer[i],
                 self.uid[i],
@@ -317,18 +334,6 @@ class SocketTable(MutableSequence[Socket]):
     def rows(self, indexes: Iterable[int]) -> list[Socket]:
         """The rows at ``indexes``, in that order (C loops: one ``map`` per column)."""
         idx = indexes if isinstance(indexes, list) else list(indexes)
-        scopes = map(self.peer_scope.get, idx) if self.peer_scope else repeat(None, len(idx))
-        peers = map(
-            _new,
-            repeat(Endpoint),
-            zip(
-                map(self.peer_address.__getitem__, idx),
-                map(self.peer_port.__getitem__, idx),
-                scopes,
-                strict=True,
-            ),
-        )
-        owners = map(self.owners.get, idx, repeat(())) if self.owners else repeat((), len(idx))
         return list(
             map(
                 _new,
@@ -337,12 +342,20 @@ class SocketTable(MutableSequence[Socket]):
                     map(self.state.__getitem__, idx),
                     map(self.recv_q.__getitem__, idx),
                     map(self.send_q.__getitem__, idx),
-                    map(self.local.__getitem__, idx),
-                    peers,
+                    _endpoints_of(
+                        map(self.local_address.__getitem__, idx),
+                        map(self.local_port.__getitem__, idx),
+                        map(self.local_scope.get, idx) if self.local_scope else repeat(None, len(idx)),
+                    ),
+                    _endpoints_of(
+                        map(self.peer_address.__getitem__, idx),
+                        map(self.peer_port.__getitem__, idx),
+                        map(self.peer_scope.get, idx) if self.peer_scope else repeat(None, len(idx)),
+                    ),
                     map(self.timer.__getitem__, idx),
                     map(self.uid.__getitem__, idx),
                     map(self.inode.__getitem__, idx),
-                    owners,
+                    map(self.owners.get, idx, repeat(())) if self.owners else repeat((), len(idx)),
                     strict=True,
                 ),
             )
@@ -350,9 +363,9 @@ class SocketTable(MutableSequence[Socket]):
 
     def __iter__(self) -> Iterator[Socket]:
         n = len(self.state)
-        scopes = map(self.peer_scope.get, range(n)) if self.peer_scope else repeat(None, n)
+        local = iter(self.local)
+        peers = iter(EndpointColumn(self.peer_address, self.peer_port, self.peer_scope))
         owners = map(self.owners.get, range(n), repeat(())) if self.owners else repeat((), n)
-        peers = map(_new, repeat(Endpoint), zip(self.peer_address, self.peer_port, scopes, strict=True))
         return map(
             _new,
             repeat(Socket),
@@ -360,7 +373,7 @@ class SocketTable(MutableSequence[Socket]):
                 self.state,
                 self.recv_q,
                 self.send_q,
-                self.local,
+                local,
                 peers,
                 self.timer,
                 self.uid,
@@ -418,6 +431,55 @@ class SocketTable(MutableSequence[Socket]):
         fresh = SocketTable(rows)
         for name in self.__slots__:
             setattr(self, name, getattr(fresh, name))
+
+
+class EndpointColumn(Sequence[Endpoint]):
+    """Endpoints by row, read off address, port and scope columns; none is kept.
+
+    ``SocketTable.local``: a view, so a million rows cost no ``Endpoint`` objects
+    until read, and iterating it makes each in a C loop.
+    """
+
+    __slots__ = ("address", "port", "scope")
+
+    def __init__(self, address: list[str], port: list[int | None], scope: dict[int, str]) -> None:
+        self.address = address
+        self.port = port
+        self.scope = scope  # row -> scope, rows with one only
+
+    def __len__(self) -> int:
+        return len(self.address)
+
+    @overload
+    def __getitem__(self, index: int) -> Endpoint: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Endpoint]: ...
+    def __getitem__(self, index: int | slice) -> Endpoint | list[Endpoint]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        address = self.address[index]  # raises IndexError as a list does
+        row = index + len(self.address) if index < 0 else index
+        return _new(Endpoint, (address, self.port[row], self.scope.get(row)))
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        n = len(self.address)
+        scopes = map(self.scope.get, range(n)) if self.scope else repeat(None, n)
+        return _endpoints_of(self.address, self.port, scopes)
+
+
+def _set_sparse(column: dict[int, Any], row: int, value: Any) -> None:
+    """Set or clear one row of a sparse column (None clears)."""
+    if value is None:
+        column.pop(row, None)
+    else:
+        column[row] = value
+
+
+def _endpoints_of(
+    addresses: Iterable[str], ports: Iterable[int | None], scopes: Iterable[str | None]
+) -> Iterator[Endpoint]:
+    """An ``Endpoint`` per row from the three columns, in C loops."""
+    return map(_new, repeat(Endpoint), zip(addresses, ports, scopes, strict=True))
 
 
 def state_column(sockets: Sequence[Socket]) -> Sequence[TcpState]:

@@ -1,4 +1,7 @@
-"""``--gzip``: the script compresses its whole output when the host has gzip, and says so.
+"""``--gzip``: the script compresses its whole output when the host has gzip and it pays, and says so.
+
+It pays from 500 TCP sockets (or other namespaces to read; the small-host cases are
+in ``test_collect_script.py``), so the compressed runs here hold a crowd of sockets.
 
 The reader knows a compressed stream by gzip's magic bytes (``expand``), reads a
 stream cut short as far as it goes, and an SSH scan always asks for compression.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -44,6 +47,18 @@ def script_facts(text: bytes) -> dict[str, str]:
     return dict(line.split("=", 1) for line in body.splitlines())
 
 
+@pytest.fixture(scope="module")
+def crowd() -> Iterator[None]:
+    """Some 720 established loopback sockets: past the script's 500, where gzip pays."""
+    held = [sockets.start("pairs", "127.0.0.1", 0, "--count", "120") for _ in range(3)]
+    try:
+        yield
+    finally:
+        for c in held:
+            c.stop()
+
+
+@pytest.mark.usefixtures("crowd")
 def test_gzip_output_expands_to_the_same_sections() -> None:
     packed = run("--netns=host", "--gzip")
     assert packed[:2] == GZIP_MAGIC
@@ -81,6 +96,7 @@ def test_expand_reads_a_cut_stream_as_far_as_it_goes() -> None:
     assert damage is not None and "corrupt" in damage
 
 
+@pytest.mark.usefixtures("crowd")
 def test_a_compressed_run_records_the_bytes_that_travelled() -> None:
     (snap,) = collect(LocalTransport(), HostInfo("localhost", "local"), ["--netns=host", "--gzip"])
     (plain,) = collect(LocalTransport(), HostInfo("localhost", "local"), ["--netns=host"])

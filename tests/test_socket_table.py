@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from netdiag.engine import run_rules
-from netdiag.model import Endpoint, Owner, Snapshot, Socket, SocketTable, TcpState, Timer
+from netdiag.model import Endpoint, EndpointColumn, Owner, Snapshot, Socket, SocketTable, TcpState, Timer
 from netdiag.results import Finding, HostResult, Outcome
 from tests.snapbuild import T0, many, parse_table, row, snap, users
 
@@ -45,6 +47,28 @@ def test_table_reads_back_every_field_and_equals_its_rows() -> None:
     assert table.peer_scope == {1: "eth0"}
 
 
+def test_local_columns_and_their_endpoint_view_read_back_every_local_endpoint() -> None:
+    socks = [
+        *_sockets(),
+        Socket(TcpState.LISTEN, 0, 5, Endpoint("fe80::1", 22, "eth0"), Endpoint("::", None)),
+    ]
+    table = SocketTable(socks)
+    assert table.local_address == ["10.0.0.1", "::1", "*", "fe80::1"]
+    assert table.local_port == [22, 80, None, 22]
+    assert table.local_scope == {3: "eth0"}  # sparse, as the peer's
+    local = table.local
+    assert isinstance(local, EndpointColumn) and len(local) == 4
+    want = [s.local for s in socks]
+    assert list(local) == want  # iteration
+    assert [local[i] for i in range(-4, 4)] == want + want  # indexing, negative too
+    assert local[1:3] == want[1:3]
+    with pytest.raises(IndexError):
+        local[4]
+    table[3] = socks[0]  # a set row moves the columns with it, scope included
+    assert table.local_scope == {} and list(table.local) == [*want[:3], want[0]]
+    assert table.rows([3, 0]) == [socks[0], socks[0]]
+
+
 def test_setting_a_row_and_the_rare_list_operations() -> None:
     socks = _sockets()
     table = SocketTable(socks)
@@ -61,7 +85,7 @@ def test_with_owners_shares_columns_and_leaves_the_original_alone() -> None:
     owned = table.with_owners({0: (Owner(9, "y", 1),), 2: ()})
     assert owned[0].owners == (Owner(9, "y", 1),) and owned[2].owners == ()
     assert table[0].owners == ()
-    assert owned.state is table.state
+    assert owned.state is table.state and owned.local_port is table.local_port
 
 
 def test_parse_ss_builds_a_table_equal_to_the_line_by_line_reading() -> None:

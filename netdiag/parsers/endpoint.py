@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Iterator
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import contains, getitem, gt
 
 from netdiag.model import Endpoint, normalize_address
 
@@ -121,6 +124,34 @@ def _canonical(host: str) -> str:
 
 
 _MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+
+
+def canonical_many(hosts: list[str]) -> list[str]:
+    """``_canonical`` of each of ``hosts`` (text with a colon), by the same round trip in C loops.
+
+    A listing's IPv6 peers are nearly all distinct, so caching them would cost more
+    than it saves, and a Python call for each is most of what reading them costs.
+    """
+    try:
+        packed = list(map(socket.inet_pton, repeat(socket.AF_INET6), hosts))
+    except OSError:  # some text is no IPv6 address (none is, as ss prints): one at a time
+        return list(map(_canonical, hosts))
+    out = list(map(socket.inet_ntop, repeat(socket.AF_INET6), packed))
+    mapped = list(map(bytes.startswith, packed, repeat(_MAPPED_PREFIX)))
+    if True in mapped:
+        rows = list(compress(range(len(out)), mapped))
+        tails = map(getitem, compress(packed, mapped), repeat(_V4_PART))
+        v4: Iterator[str] = map(socket.inet_ntop, repeat(socket.AF_INET), tails)  # type: ignore[arg-type]
+        for i, text in zip(rows, map("::ffff:".__add__, v4), strict=True):
+            out[i] = text
+    dotted = map(contains, out, repeat("."))
+    if any(map(gt, dotted, mapped)):  # glibc and Python differ on IPv4-compatible forms
+        for i in compress(range(len(out)), map(gt, map(contains, out, repeat(".")), mapped)):
+            out[i] = normalize_address(hosts[i])
+    return out
+
+
+_V4_PART = slice(12, None)
 
 
 def unresolved_port(text: str, endpoint: Endpoint) -> bool:

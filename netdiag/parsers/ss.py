@@ -27,22 +27,25 @@ A listing without a State column (ss hides it under a one-state filter, e.g.
 ``ss -u``) cannot say which TCP state its rows are in: its header is warned about
 and its rows are skipped.
 
-The parser is built for a million rows: one ``str.split`` per row, endpoints
-through a bounded cache, and regexes only for the optional fields.
+The parser is built for a million rows: one regex over a block of lines picks
+the fields of every ``ss -tanoe`` row, and C loops turn each field of the block
+into a column of the ``SocketTable`` (see ``_Columns``); other lines are read one
+by one, with regexes only for the optional fields.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from itertools import repeat
+from itertools import compress, repeat
+from operator import contains
 from typing import Any, Protocol
 
-from netdiag.model import Endpoint, Owner, Socket, SocketTable, TcpState, Timer
+from netdiag.model import Owner, Socket, SocketTable, TcpState, Timer
 from netdiag.parsers import Parsed, gc_paused
-from netdiag.parsers.endpoint import _canonical, read_core
+from netdiag.parsers.endpoint import _canonical, canonical_many, read_core
 
 SOURCE = "ss"
 
@@ -132,26 +135,34 @@ FREEZE_AT = 100_000  # records; below this a collection's pass over them costs l
 
 
 # The row ``ss -tanoe`` prints, and nothing else: a State word and the two queues, the
-# local endpoint, the peer as an IPv4 dotted quad, ``*`` or a bracketed IPv6 address and
-# a port, then optionally ``timer:(...)``, ``uid:N``, ``ino:N`` and text without ``(``
-# (``sk:``, ``cgroup:``, ``<->``). On such a row ``_row`` could only do what ``_Columns``
-# does, so the regex picks the fields of a whole block of rows at once. Any other line
-# (headers, other netids, ``users:(``, scopes, names, continuation lines, odd line
-# breaks) matches the last branch and is read by ``_Lines``, which knows every shape.
-_ADDRESS = r"(?:\[[0-9a-fA-F:.]+\]|[0-9.]+|\*)"
+# local endpoint, the peer as an IPv4 dotted quad, ``*`` or a bracketed IPv6 address
+# (one group either way: the lookarounds keep the brackets paired) and a port, then
+# optionally ``timer:(...)``, ``uid:N``, ``ino:N`` and text without ``(`` (``sk:``,
+# ``cgroup:``, ``<->``). On such a row ``_row`` could only do what ``_Columns`` does, so
+# the regex picks the fields of a whole block of rows at once. Any other line (headers,
+# other netids, ``users:(``, scopes, names, continuation lines, odd line breaks) matches
+# the last branch, which captures nothing (every group empty), and is read by ``_Lines``,
+# which knows every shape. Each group costs a string per row, so there are no more than
+# the columns need.
+_ADDRESS = r"(?:\[[0-9a-fA-F:.]++\]|[0-9.]++|\*)"
+# Possessive repeats (``++``, ``*+``) and ``(?:...|)`` for optional parts: no backtracking
+# state kept where none could ever be used, which makes the regex a third cheaper.
 _FAST_ROW = re.compile(
-    rf"^(?:([A-Za-z][A-Za-z0-9_-]* +[0-9]+ +[0-9]+) +({_ADDRESS}:(?:[0-9]+|\*))"
-    r" +(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|\*)):([0-9]+|\*)"
-    r"(?: +(timer:\([^()\s]*\)))?(?:(?: +uid:([0-9]+))? +ino:([0-9]+)"
-    r"(?: [^(\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*)?)?"
-    r" *\r?$|(.*))",
+    rf"^(?:([A-Za-z][A-Za-z0-9_-]*+ ++[0-9]++ ++[0-9]++) ++({_ADDRESS}):([0-9]++|\*)"
+    r" ++\[?((?<=\[)[0-9a-fA-F:.]++(?=\])|(?<!\[)(?:[0-9.]++|\*)(?!\]))\]?:([0-9]++|\*)"
+    r"(?: ++(timer:\([^()\s]*+\))|)(?:(?: ++uid:([0-9]++)|) ++ino:([0-9]++)"
+    r"(?: [^(\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*+|)|)"
+    r" *+\r?$|.*)",
     re.M,
 )
-_BLOCK = 1 << 20  # characters per findall: big enough to amortise the call, small beside the records
+# Characters per findall: enough to amortise the call, few enough that a block's rows and
+# their strings stay in the CPU cache while the columns are made (1 << 20 cost 15% more).
+_BLOCK = 1 << 18
 _MAX_PORT = 65535
 # What str.splitlines() breaks lines at, besides "\n" (a "\r" before "\n" is one break with it).
 _BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _ZERO: dict[int, None] = {0: None}  # inode 0 (a minisocket) is no inode
+_MANY = 1000  # rows in a run worth making the table of all 65,536 port numbers for (1 ms)
 
 
 def _blocks(source: str | Readable) -> Iterator[tuple[str, int, int]]:
@@ -186,66 +197,82 @@ def _parse(source: str | Readable) -> Parsed[Socket]:
     columns = _Columns()
     line_no = 0  # lines before the current block, counted as str.splitlines() counts them
     for text, start, end in _blocks(source):
-        rows = _FAST_ROW.findall(text, start, end)
-        # Runs of fast rows between the other lines; almost every block is one run.
-        odd = [i for i, r in enumerate(rows) if not r[0]] if _has_odd(rows) else []
-        raw: list[str] | None = None
+        rows = _FAST_ROW.findall(text, start, end)  # one tuple per "\n"-delimited line
+        count = len(rows)
+        if not count:
+            continue
+        cols = list(zip(*rows, strict=True))
+        if "" not in cols[0]:  # the common block: every line a fast row
+            del rows
+            if not _take(columns, cols, records, lines):
+                _read(lines, text[start:end].split("\n"), line_no)
+            line_no += count
+            continue
+        # Runs of fast rows between the other lines (their groups are all empty).
+        raw = text[start:end].split("\n")
+        odd = [i for i, r in enumerate(rows) if not r[0]]
         begin = 0
-        for stop in [*odd, len(rows)]:
-            if stop > begin:
-                run = rows[begin:stop] if begin or stop < len(rows) else rows
-                made = columns.sockets(run)
-                if made is not None:
-                    records.extend_columns(*made)
-                    lines.after_rows(stop - begin)
-                else:  # a value the fast rows cannot take (unknown state, port 65536...): say why
-                    raw = text[start:end].split("\n") if raw is None else raw
-                    for i in range(begin, stop):
-                        lines.read(raw[i], line_no + i + 1)  # one line each: the fast regex took them
-            if stop < len(rows):
-                line_no += lines.read(rows[stop][-1], line_no + stop + 1) - 1
+        for stop in [*odd, count]:
+            if stop > begin and not _take(columns, list(zip(*rows[begin:stop], strict=True)), records, lines):
+                _read(lines, raw[begin:stop], line_no + begin)
+            if stop < count:
+                line_no += lines.read(raw[stop], line_no + stop + 1) - 1
             begin = stop + 1
-        line_no += len(rows)
+        line_no += count
     return out
 
 
-def _has_odd(rows: list[tuple[str, ...]]) -> bool:
-    """Whether a block holds a line that is not a fast row (C loops only: the common answer is no)."""
-    return "" in next(zip(*rows, strict=True), ())
+def _take(columns: _Columns, cols: list[tuple[str, ...]], records: SocketTable, lines: _Lines) -> bool:
+    """A run of fast rows into ``records``; False if a value does not read (nothing is added then)."""
+    made = columns.sockets(cols)
+    if made is None:
+        return False
+    records.extend_columns(*made)
+    lines.after_rows(len(cols[0]))
+    return True
+
+
+def _read(lines: _Lines, texts: list[str], line_no: int) -> None:
+    """Fast rows one by one, to say why one does not read (unknown state, port 65536...)."""
+    for i, line in enumerate(texts, start=line_no + 1):
+        lines.read(line, i)  # one line each: the fast regex took them
 
 
 class _Columns:
-    """Fast rows to table columns, a block at a time: each field converted by one C loop (``map``/``zip``).
+    """Fast rows to table columns, a block at a time: each field converted by C loops (``map``/``zip``).
 
-    Caches map each distinct text of a field to one shared value (an ``Endpoint``,
-    an int, a ``Timer``), which is what keeps a million sockets small; only a text
-    not seen before runs Python code. A value that does not read makes the whole
-    run go to ``_Lines``, which says why.
+    Caches map each distinct text of a field with few values (a state and queues,
+    a local address, a timer, a uid) to one shared value, which is what keeps a
+    million sockets small; only a text not seen before runs Python code. Fields
+    with nearly one value per row go uncached: ports through ``int``, inodes too,
+    IPv6 peers made canonical by ``canonical_many``. A value that does not read
+    makes the whole run go to ``_Lines``, which says why.
     """
 
-    __slots__ = ("heads", "locals", "ports", "timers", "uids", "v6")
+    __slots__ = ("addresses", "heads", "numbers", "ports", "timers", "uids")
 
     def __init__(self) -> None:
         self.heads: dict[str, tuple[TcpState, int, int]] = {}
-        self.locals: dict[str, Endpoint] = {}
-        self.v6: dict[str, str] = {}  # bracketed address -> canonical text
+        self.addresses: dict[str, str] = {}  # a local address as printed -> its canonical text
         self.ports: dict[str, int | None] = {}
+        self.numbers: tuple[int, ...] = ()  # port -> one shared int object, made for a big listing
         self.timers: dict[str, Timer | None] = {"": None}
         self.uids: dict[str, int] = {}
 
-    def sockets(self, rows: list[tuple[str, ...]]) -> tuple[Iterable[Any], ...] | None:
-        """The rows' columns in ``SocketTable.extend_columns`` order; None if a value does not read."""
-        heads, locs, v6s, v4s, pps, tms, uids, inos, _ = zip(*rows, strict=True)
+    def sockets(self, cols: list[tuple[str, ...]]) -> tuple[Iterable[Any], ...] | None:
+        """The run's columns in ``SocketTable.extend_columns`` order; None if a value does not read."""
+        heads, hosts, lps, peers, pps, tms, uids, inos = cols
         head_values = _lookup(self.heads, heads, _head)
-        local_values = _lookup(self.locals, locs, _local)
-        port_values = _lookup(self.ports, pps, _port, -1)
+        local_addresses = _lookup(self.addresses, hosts, _local_address)
+        local_ports = self._ports(lps, shared=True)
+        port_values = self._ports(pps, shared=False)
         timer_values = _lookup(self.timers, tms, _timer)
         if (
             head_values is None
-            or local_values is None
+            or local_addresses is None
+            or local_ports is None
             or port_values is None
             or timer_values is None
-            or not _learn(self.v6, v6s, _canonical)
             or not _learn(self.uids, uids, int)
         ):
             return None
@@ -260,17 +287,54 @@ class _Columns:
             states,
             queues,
             backlogs,
-            local_values,
-            map(self.v6.get, v6s, v4s),
+            local_addresses,
+            local_ports,
+            _peer_addresses(peers),
             port_values,
             timer_values,
             users,
             map(_ZERO.get, inodes, inodes),
         )
 
+    def _ports(self, column: tuple[str, ...], shared: bool) -> list[int | None] | None:
+        """Port numbers (one shared int object per port if ``shared``); None if one is above 65535.
+
+        ``int`` on each is cheaper than a cache keyed by text: ports are many (one
+        per ephemeral port) and such a lookup misses the CPU cache. So does taking
+        the shared object (its reference count is written), but that saves 28
+        bytes a row on a column kept for good.
+        """
+        if "*" in column or (shared and len(column) < _MANY):  # a wildcard port, or a few: the general way
+            return _lookup(self.ports, column, _port, -1)
+        if shared:
+            if not self.numbers:
+                self.numbers = tuple(range(_MAX_PORT + 1))
+            try:
+                return list(map(self.numbers.__getitem__, map(int, column)))
+            except IndexError:
+                return None
+        values = list(map(int, column))
+        return values if max(values, default=0) <= _MAX_PORT else None  # type: ignore[return-value]
+
+
+def _peer_addresses(column: tuple[str, ...]) -> tuple[str, ...] | list[str]:
+    """Peer addresses as stored: a dotted quad or ``*`` as printed, IPv6 (with a colon) canonical.
+
+    Text the regex took between brackets without a colon (``[1.2.3.4]``) reads as
+    itself too, as ``_canonical`` would give it.
+    """
+    colon = list(map(contains, column, repeat(":")))
+    if True not in colon:
+        return column
+    out = list(column)
+    canonical = canonical_many(list(compress(column, colon)))
+    for i, text in zip(compress(range(len(out)), colon), canonical, strict=True):
+        out[i] = text
+    return out
+
 
 def _lookup(
-    cache: dict[str, Any], column: tuple[str, ...], make: Callable[[str], Any], bad: Any = None
+    cache: dict[str, Any], column: Sequence[str], make: Callable[[str], Any], bad: Any = None
 ) -> list[Any] | None:
     """The column's values through ``cache``, learning new texts only when one is missing.
 
@@ -284,9 +348,7 @@ def _lookup(
         return list(map(cache.__getitem__, column))
 
 
-def _learn(
-    cache: dict[str, Any], column: tuple[str, ...], make: Callable[[str], Any], bad: Any = None
-) -> bool:
+def _learn(cache: dict[str, Any], column: Sequence[str], make: Callable[[str], Any], bad: Any = None) -> bool:
     """Add the column's new texts to ``cache``; False if one does not read (``make`` gives ``bad``)."""
     for text in set(column).difference(cache):
         if not text:
@@ -304,13 +366,9 @@ def _head(text: str) -> tuple[TcpState, int, int] | None:
     return None if state is None else (state, int(recv_q), int(send_q))
 
 
-def _local(text: str) -> Endpoint | None:
-    address, _, port_text = text.rpartition(":")
-    port = _port(port_text)
-    if port == -1:
-        return None
-    # A dotted quad and * are their own canonical form (ipaddress reads no other).
-    return Endpoint(_canonical(address[1:-1]) if address[0] == "[" else address, port)
+def _local_address(text: str) -> str:
+    """A fast row's local address as stored: a dotted quad and * are their own canonical form."""
+    return _canonical(text[1:-1]) if text[0] == "[" else text
 
 
 def _port(text: str) -> int | None:
