@@ -21,19 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option, seconds_between
-from netdiag.history import close_wait_key, metrics
-from netdiag.model import Socket, TcpState
+from netdiag.model import TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import (
-    Culprit,
-    fd_note,
-    group_by_culprit,
-    most_common,
-    most_common_text,
-    rising,
-    sorted_sockets,
-)
+from netdiag.rules import biggest_first, fd_note, most_common_text, ports_of, rising, sorted_rows, take
 from netdiag.rules.close_wait_leak import Options as LeakOptions
+from netdiag.rules.close_wait_leak import close_wait_groups, history_key
 
 _LEAK = LeakOptions()
 
@@ -45,10 +37,6 @@ class Options:
     # Same trend test as close_wait_leak's history escalation: ten more, never fewer.
     growth_min: int = option(_LEAK.growth_min, "rise across the scans that fires")
     history_scans: int = option(_LEAK.history_scans, "recorded scans (this one included) that must rise")
-
-
-def _key(c: Culprit, socks: list[Socket]) -> str:
-    return close_wait_key(c.name, most_common(s.local.port for s in socks))
 
 
 def _rate(times: list[str], values: list[float]) -> str:
@@ -64,25 +52,32 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     if ctx.history is None or opts.history_scans < 2:
         return
     snap = ctx.latest
+    from netdiag.history import metrics  # here: history (sqlite3, click) only when it is kept
+
     now = metrics(snap)  # counted exactly as the recorded series were
-    close_waits = ctx.index().in_state(TcpState.CLOSE_WAIT)
-    for c, socks in sorted(group_by_culprit(close_waits, snap).items(), key=lambda kv: -len(kv[1])):
-        if len(socks) >= opts.below:
+    index = ctx.index()
+    cols = index.columns
+    rows = index.rows(TcpState.CLOSE_WAIT)
+    for c, positions in biggest_first(close_wait_groups(index)):
+        n = len(positions)
+        if n >= opts.below:
             continue
-        key = _key(c, socks)
+        group = take(rows, positions)
+        local_eps = take(index.local(TcpState.CLOSE_WAIT), positions)
+        key = history_key(c, ports_of(local_eps))
         points = ctx.series(key)
         if not points:
             continue
         counted = now.get(key)
-        current = float(len(socks)) if counted is None else counted.value
+        current = float(n) if counted is None else counted.value
         recorded = [v for _, v in points]
         trend = [*recorded[-(opts.history_scans - 1) :], current]
         if len(trend) < opts.history_scans or not rising(trend, opts.growth_min):
             continue
         times = [t for t, _ in points[-(opts.history_scans - 1) :]] + [snap.host.collected_at]
-        local = most_common_text(s.local for s in socks) or "?"
+        local = most_common_text(local_eps) or "?"
         message = (
-            f"{c.label} holds {len(socks)} CLOSE_WAIT sockets on {local}, below the leak threshold "
+            f"{c.label} holds {n} CLOSE_WAIT sockets on {local}, below the leak threshold "
             f"({opts.below}) but growing over the last {len(trend)} scans: "
             + " -> ".join(f"{v:g}" for v in trend)
             + _rate(times, trend)
@@ -99,7 +94,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             local=local,
             value=current,
             threshold=opts.below,
-            evidence=sorted_sockets(socks),
+            evidence=cols.rows(sorted_rows(cols, group)),
+            evidence_total=n,
             confidence="high" if c.known else "medium",
             series=(*recorded, current),
         )

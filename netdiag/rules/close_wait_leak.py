@@ -23,29 +23,40 @@ shows the process's open fds against its limit and its top peers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import eq
+from typing import TYPE_CHECKING
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.history import close_wait_key, metrics
-from netdiag.model import Endpoint, Snapshot, Socket, TcpState
+from netdiag.model import Endpoint, TcpState
 from netdiag.results import Finding, Severity
 from netdiag.rules import (
     Culprit,
-    addr_key,
+    SocketIndex,
+    biggest_first,
     critical_note,
+    culprit_from_key,
     fd_note,
-    group_by_culprit,
+    grouped,
     most_common,
-    most_common_text,
     over_threshold,
     persisted,
     plural,
+    ports_of,
     rising,
-    sorted_sockets,
+    sorted_rows,
+    take,
+    text_counts,
     top,
-    tuple4,
+    top_counted,
 )
+
+if TYPE_CHECKING:
+    from netdiag.history import Metric
+
+CW = TcpState.CLOSE_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,49 +76,70 @@ class Options:
     history_scans: int = option(3, "recorded scans (this one included) that must show growth")
 
 
-def _close_waits(ctx: HostContext, snap: Snapshot) -> list[Socket]:
-    return ctx.index(snap).in_state(TcpState.CLOSE_WAIT)
+def close_wait_groups(index: SocketIndex, at_least: int = 1) -> dict[Culprit, list[int]]:
+    """CLOSE_WAIT sockets by culprit (groups of ``at_least``), as positions in ``index.rows(CLOSE_WAIT)``."""
+    groups = grouped(index.culprit_keys(CW), at_least=at_least)
+    return {culprit_from_key(k): positions for k, positions in groups.items()}
 
 
-def _history_key(c: Culprit, socks: list[Socket]) -> str:
+def history_key(c: Culprit, local_ports: Iterable[int | None]) -> str:
     """Stable across restarts: the process name and its main local port, not the pid."""
-    return close_wait_key(c.name, most_common(s.local.port for s in socks))
+    from netdiag.history import close_wait_key  # here: history (sqlite3, click) only when it is kept
+
+    return close_wait_key(c.name, most_common(local_ports))
 
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
-    groups = group_by_culprit(_close_waits(ctx, snap), snap)
-    earlier = [group_by_culprit(_close_waits(ctx, s), s) for s in ctx.samples[:-1]]
-    now = metrics(snap) if ctx.history is not None else {}  # counted as history counts
-    first_tuples = {tuple4(s) for s in _close_waits(ctx, ctx.earliest)} if earlier else set()
-    for c, socks in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        n = len(socks)
-        if n < opts.threshold:
-            continue
+    index = ctx.index()
+    cols = index.columns
+    rows = index.rows(CW)
+    groups = grouped(index.culprit_keys(CW), at_least=opts.threshold)
+    earlier = [Counter(ctx.index(s).culprit_keys(CW)) for s in ctx.samples[:-1]]
+    now: dict[str, Metric] = {}
+    if ctx.history is not None:
+        from netdiag.history import metrics  # here: history (sqlite3, click) only when it is kept
+
+        now = metrics(snap)  # counted as history counts
+    first_tuples = set(ctx.index(ctx.earliest).tuples(CW)) if earlier else set()
+    tuples = index.tuples(CW) if earlier else []
+    peer_keys = index.peer_keys(CW)
+    local_at, peer_port_at, recv_q_at = index.local(CW), index.peer_port(CW), index.recv_q(CW)
+    for culprit_key, positions in biggest_first(groups):
+        c = culprit_from_key(culprit_key)
+        n = len(positions)
         why = over_threshold(n, opts.threshold, opts.critical_factor)
         if earlier:
-            kept = sum(1 for s in socks if tuple4(s) in first_tuples)
+            kept = sum(map(first_tuples.__contains__, take(tuples, positions)))
             if persisted(kept, n, opts.persist_share):
                 age = ctx.sampled_seconds()
                 since = f"{age:g} s earlier" if age is not None else "in the first sample"
                 why.append(f"{kept} of them were already there {since}")
-            counts = [float(len(g.get(c, ()))) for g in earlier] + [float(n)]
+            counts = [float(g[culprit_key]) for g in earlier] + [float(n)]
             if rising(counts, opts.growth_min):
                 why.append("the count grew across samples: " + " -> ".join(f"{v:g}" for v in counts))
-        key = _history_key(c, socks)
-        recorded = [v for _, v in ctx.series(key)]
-        counted = now.get(key) if recorded else None
+        local_eps = take(local_at, positions)
+        recorded: list[float] = []
+        counted = None
+        if ctx.history is not None:  # without it there is no series to read
+            key = history_key(c, ports_of(local_eps))
+            recorded = [v for _, v in ctx.series(key)]
+            counted = now.get(key) if recorded else None
         current = float(n) if counted is None else counted.value
         trend = [*recorded[-(opts.history_scans - 1) :], current] if opts.history_scans > 1 else []
         if len(trend) >= max(opts.history_scans, 2) and rising(trend, opts.growth_min):
             why.append("the count grew over the last scans: " + " -> ".join(f"{v:g}" for v in trend))
 
-        local = most_common_text(s.local for s in socks) or "?"
-        n_local = len({str(e) for e in {s.local for s in socks}})
-        peers = top((addr_key(s.peer) for s in socks), 3)
-        peer_ports = {s.peer.port for s in socks if addr_key(s.peer) == peers[0][0]}
-        peer = Endpoint(peers[0][0], peer_ports.pop() if len(peer_ports) == 1 else None)
-        queue = Counter(min(s.recv_q, 2) for s in socks)
+        endpoints = Counter(local_eps)
+        local_counts = text_counts(endpoints)  # by text
+        local = top_counted(local_counts, 1)[0][0]
+        n_local = len(local_counts)
+        keys = take(peer_keys, positions)
+        peers = top(keys, 3)
+        best = peers[0][0]
+        peer_ports = set(take(peer_port_at, compress(positions, map(eq, keys, repeat(best)))))
+        peer = Endpoint(best, peer_ports.pop() if len(peer_ports) == 1 else None)
+        queue = Counter(map(min, take(recv_q_at, positions), repeat(2)))
         parts = []
         if queue[0]:
             parts.append(f"{queue[0]} with Recv-Q 0 (read end-of-file, never called close())")
@@ -133,7 +165,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             peer=str(peer),
             value=n,
             threshold=opts.threshold,
-            evidence=sorted_sockets(socks),
+            evidence=cols.rows(sorted_rows(cols, positions, local=local_eps, row_of=rows, counts=endpoints)),
+            evidence_total=n,
             confidence="high" if c.known else "medium",
             series=(*recorded, current) if recorded else (),
         )

@@ -16,23 +16,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import ge
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Socket, TcpState
+from netdiag.model import TcpState
 from netdiag.results import Finding, Severity
 from netdiag.rules import (
-    addr_key,
+    SocketIndex,
+    biggest_first,
     critical_note,
+    culprit_from_key,
     fd_note,
-    group_by_culprit,
-    most_common,
+    fullest_rows,
+    grouped,
     most_common_text,
     over_threshold,
+    peer_counts,
     persisted,
-    sorted_sockets,
+    take,
     top,
-    tuple4,
 )
+
+CW = TcpState.CLOSE_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,33 +52,48 @@ class Options:
     persist_share: float = option(0.5, "critical when this share was already unread in the first sample")
 
 
+def _unread(index: SocketIndex) -> list[int]:
+    """Positions in ``index.rows(CLOSE_WAIT)`` of the sockets with Recv-Q 2 or more."""
+    queues = index.recv_q(CW)
+    return list(compress(range(len(queues)), map(ge, queues, repeat(2))))
+
+
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
-    unread = [s for s in ctx.index().in_state(TcpState.CLOSE_WAIT) if s.recv_q >= 2]
+    index = ctx.index()
+    cols = index.columns
+    rows = index.rows(CW)
+    unread = _unread(index)
     before: set[tuple[str, int | None, str, int | None]] = set()
     if len(ctx.samples) > 1:
-        before = {tuple4(s) for s in ctx.index(ctx.earliest).in_state(TcpState.CLOSE_WAIT) if s.recv_q >= 2}
-    for c, socks in sorted(group_by_culprit(unread, snap).items(), key=lambda kv: -len(kv[1])):
-        n = len(socks)
-        if n < opts.threshold:
-            continue
+        first = ctx.index(ctx.earliest)
+        before = set(take(first.tuples(CW), _unread(first)))
+    tuples = index.tuples(CW) if before else []
+    peer_keys = index.peer_keys(CW)
+    local_at, peer_port_at, recv_q_at = index.local(CW), index.peer_port(CW), index.recv_q(CW)
+    for key, positions in biggest_first(grouped(index.culprit_keys(CW), unread, opts.threshold)):
+        c = culprit_from_key(key)
+        n = len(positions)
+        group = take(rows, positions)
         why = over_threshold(n, opts.threshold, opts.critical_factor)
-        kept = sum(1 for s in socks if tuple4(s) in before)
+        kept = sum(map(before.__contains__, take(tuples, positions))) if before else 0
         if persisted(kept, n, opts.persist_share):
             why.append(f"{kept} of them already held unread data in the first sample")
-        local = most_common_text(s.local for s in socks) or "?"
-        unread_bytes = sum(s.recv_q - 1 for s in socks)  # the FIN is not data
+        local = most_common_text(take(local_at, positions)) or "?"
+        queues = take(recv_q_at, positions)
+        unread_bytes = sum(queues) - n  # the FIN is not data
         message = (
             f"{c.label} holds {n} CLOSE_WAIT sockets with unread data on {local} "
             f"(threshold {opts.threshold}; {unread_bytes} bytes unread in all, "
-            f"largest Recv-Q {max(s.recv_q for s in socks)}): it stopped reading these connections"
+            f"largest Recv-Q {max(queues)}): it stopped reading these connections"
         )
         fds = fd_note(snap, c.pid)
         if fds:
             message += f"; {fds}"
-        message += "; top peers " + ", ".join(f"{a} ({k})" for a, k in top(addr_key(s.peer) for s in socks))
+        message += "; top peers " + ", ".join(f"{a} ({k})" for a, k in top(take(peer_keys, positions)))
         message += critical_note(why)
-        fullest_first: list[Socket] = sorted(sorted_sockets(socks), key=lambda s: -s.recv_q)
+        one_port = len(set(take(peer_port_at, positions))) == 1  # else more than one peer, surely
+        peers = list(peer_counts(cols, group)) if one_port else []
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if why else Severity.WARNING,
@@ -80,10 +101,11 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             process=c.name,
             pid=c.pid,
             local=local,
-            peer=most_common(str(s.peer) for s in socks) if len({s.peer for s in socks}) == 1 else None,
+            peer=str(peers[0]) if len(peers) == 1 else None,
             value=n,
             threshold=opts.threshold,
-            evidence=fullest_first,
+            evidence=cols.rows(fullest_rows(cols, group, queues=queues)),
+            evidence_total=n,
             confidence="high" if c.known else "medium",
         )
 

@@ -12,14 +12,14 @@ is missing (nothing about sockets can be said), info otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import compress
-from operator import itemgetter, not_
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Socket, SocketTable, TcpState
+from netdiag.model import TcpState
 from netdiag.results import Finding, Outcome, Severity
+from netdiag.rules import Columns, take
 
 SOCKET_SECTIONS = frozenset({"sockets", "ss", "netstat", "proc_tcp"})
 
@@ -32,28 +32,25 @@ class Options:
     ignore_sources: str = option("", "comma-separated sources whose absence is expected")
 
 
-_OWNERLESS = frozenset({TcpState.TIME_WAIT, TcpState.SYN_RECV, TcpState.NEW_SYN_RECV})
+_OWNERLESS = (TcpState.TIME_WAIT, TcpState.SYN_RECV, TcpState.NEW_SYN_RECV)
 
 
-def _held(sockets: Sequence[Socket]) -> tuple[int, int]:
-    """(process-held sockets, those of them without a known owner), in C loops over a million."""
-    if isinstance(sockets, SocketTable):  # the same from the columns, no socket made
-        inode_col = sockets.inode
-        rows = list(compress(range(len(sockets)), map(not_, map(_OWNERLESS.__contains__, sockets.state))))
-        if any(inode_col):
-            rows = list(compress(rows, map(inode_col.__getitem__, rows)))
-        owned = sockets.owners
-        return len(rows), len(rows) - sum(map(owned.__contains__, rows))
-    inodes = any(map(_INODE, sockets))
-    kept = list(compress(sockets, map(not_, map(_OWNERLESS.__contains__, map(_STATE, sockets)))))
-    if inodes:
-        kept = list(compress(kept, map(_INODE, kept)))
-    return len(kept), len(kept) - sum(map(bool, map(_OWNERS, kept)))
+def _held(cols: Columns) -> tuple[int, int]:
+    """(process-held sockets, those of them without a known owner), in C loops over a million.
 
-
-_STATE = itemgetter(0)  # Socket.state (NamedTuple items: the cheapest C-level read)
-_INODE = itemgetter(7)  # Socket.inode
-_OWNERS = itemgetter(8)  # Socket.owners
+    Held: not in an ownerless state and, where the source gives inodes, with one.
+    States are counted with ``list.count`` (identity tests), never hashed.
+    """
+    inodes = cols.inode
+    with_inode = any(inodes)
+    states = list(compress(cols.state, inodes)) if with_inode else list(cols.state)
+    held = len(states) - sum(map(states.count, _OWNERLESS))
+    owned = list(cols.owners)  # rows with owners
+    if with_inode:
+        owned = list(compress(owned, take(inodes, owned)))
+    owned_states = take(cols.state, owned)
+    owned_held = len(owned_states) - sum(map(owned_states.count, _OWNERLESS))
+    return held, held - owned_held
 
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
@@ -73,7 +70,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         gaps.insert(0, "no socket listing: nothing can be said about this host's sockets")
     # TIME_WAIT, request and orphaned sockets belong to no process (no inode), so a missing
     # owner there is no gap in what we saw; where the source gives no inodes, assume held.
-    held, unknown = _held(snap.sockets) if coll.process_visibility != "full" else (0, 0)
+    held, unknown = _held(ctx.index().columns) if coll.process_visibility != "full" else (0, 0)
     if unknown:
         uid = "" if coll.uid is None else f" (collected as uid {coll.uid})"
         gaps.append(

@@ -22,23 +22,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress
 
 from netdiag.engine import FleetContext, HostContext, Rule, option, render_socket
 from netdiag.model import Endpoint, Socket, TcpState
 from netdiag.results import Finding, Related, Severity
 from netdiag.rules import (
     Culprit,
+    SocketIndex,
+    Tuple4,
     addr_key,
     culprit,
+    culprit_of,
     is_loopback,
     most_common,
-    process_names,
     reversed4,
+    take,
     top,
     tuple4,
 )
-
-Tuple4 = tuple[str, int | None, str, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +63,45 @@ def _own_addresses(ctx: HostContext) -> set[str]:
     return {a for a in ctx.index().local_addresses() if not is_loopback(a)}
 
 
+def _rows_by_tuple(index: SocketIndex, wanted: set[Tuple4]) -> dict[Tuple4, int]:
+    """The row of each ``wanted`` 4-tuple among the non-LISTEN sockets (the last, if several)."""
+    cols = index.columns
+    ports = {t[1] for t in wanted}
+    near = list(compress(range(len(cols)), map(ports.__contains__, cols.local_port)))
+    found: dict[Tuple4, int] = {}
+    tuples = zip(
+        index.keys(take(cols.local_address, near)),
+        take(cols.local_port, near),
+        index.keys(take(cols.peer_address, near)),
+        take(cols.peer_port, near),
+        strict=True,
+    )
+    for row, t in zip(near, tuples, strict=True):
+        if t in wanted and cols.state[row] is not TcpState.LISTEN:
+            found[t] = row
+    return found
+
+
 def _b_process(
     b: HostContext, halves: list[Socket], a_local: set[tuple[str, int | None]]
 ) -> tuple[Culprit | None, bool]:
     """B's process and whether it is certain (a FIN_WAIT_2 owner) or inferred."""
     snap = b.latest
-    names = process_names(snap)
+    index = b.index()
+    names = index.names()
     owned = top((c for s in halves if (c := culprit(s, snap, names)).known), 1)
     if owned:
         return owned[0][0], True
+    cols = index.columns
+    ports = {p for _, p in a_local}
+    rows = [r for r in cols.owners if cols.peer_port[r] in ports]  # only an owned socket has a known culprit
+    keys = index.keys(take(cols.peer_address, rows))
     others = top(
         (
             c
-            for s in snap.sockets
-            if (addr_key(s.peer), s.peer.port) in a_local and (c := culprit(s, snap, names)).known
+            for r, k in zip(rows, keys, strict=True)
+            if (k, cols.peer_port[r]) in a_local
+            and (c := culprit_of(cols.owners[r], cols.local_port[r], names)).known
         ),
         1,
     )
@@ -83,37 +110,47 @@ def _b_process(
 
 def check(fleet: FleetContext, opts: Options) -> Iterator[Finding]:
     nodes = fleet.hosts
+    if len(nodes) < 2:
+        return  # the other half must be on another scanned host
     owners_of: dict[str, list[int]] = {}
     for i, node in enumerate(nodes):
         for address in _own_addresses(node):
             owners_of.setdefault(address, []).append(i)
-    tables: dict[int, dict[Tuple4, Socket]] = {}
-
-    def table(i: int) -> dict[Tuple4, Socket]:
-        if i not in tables:
-            tables[i] = {tuple4(s): s for s in nodes[i].latest.sockets if s.state is not TcpState.LISTEN}
-        return tables[i]
 
     for ai, a in enumerate(nodes):
         snap = a.latest
-        names = process_names(snap)
+        index = a.index()
+        names = index.names()
+        foreign = {k: others for k, v in owners_of.items() if (others := [i for i in v if i != ai])}
+        rows = index.rows(TcpState.CLOSE_WAIT)
+        keys = index.peer_keys(TcpState.CLOSE_WAIT)
+        positions = list(compress(range(len(rows)), map(foreign.__contains__, keys)))
+        if not positions:
+            continue
+        tuples = index.tuples(TcpState.CLOSE_WAIT)
+        wanted: dict[int, set[Tuple4]] = {}
+        for pos in positions:
+            la, lp, pa, pp = tuples[pos]
+            for i in foreign[keys[pos]]:
+                wanted.setdefault(i, set()).add((pa, pp, la, lp))
+        found_rows = {i: _rows_by_tuple(nodes[i].index(), w) for i, w in wanted.items()}
         pairs: dict[tuple[Culprit, int], _Pairing] = {}
-        for s in a.index().in_state(TcpState.CLOSE_WAIT):
-            candidates = [i for i in owners_of.get(addr_key(s.peer), ()) if i != ai]
-            if not candidates:
-                continue
-            other = reversed4(s)
-            found = [(i, h) for i in candidates if (h := table(i).get(other)) is not None]
-            halves = [(i, h) for i, h in found if h.state is TcpState.FIN_WAIT2]
+        for pos, s in zip(positions, index.columns.rows(take(rows, positions)), strict=True):
+            candidates = foreign[keys[pos]]
+            la, lp, pa, pp = tuples[pos]
+            other = (pa, pp, la, lp)
+            found = [(i, r) for i in candidates if (r := found_rows[i].get(other)) is not None]
+            halves = [(i, r) for i, r in found if nodes[i].index().columns.state[r] is TcpState.FIN_WAIT2]
             if halves:
-                bi, half = halves[0]
-                p = pairs.setdefault((culprit(s, snap, names), bi), _Pairing([], []))
-                p.a_sockets.append(s)
-                p.b_halves.append(half)
+                bi, row = halves[0]
+                half = nodes[bi].index().columns.rows([row])[0]
+                pairing = pairs.setdefault((culprit(s, snap, names), bi), _Pairing([], []))
+                pairing.a_sockets.append(s)
+                pairing.b_halves.append(half)
             elif not found and len(candidates) == 1:
-                p = pairs.setdefault((culprit(s, snap, names), candidates[0]), _Pairing([], []))
-                p.a_sockets.append(s)
-                p.gone += 1
+                pairing = pairs.setdefault((culprit(s, snap, names), candidates[0]), _Pairing([], []))
+                pairing.a_sockets.append(s)
+                pairing.gone += 1
         for (ac, bi), p in sorted(pairs.items(), key=lambda kv: -len(kv[1].a_sockets)):
             n = len(p.a_sockets)
             if n < opts.threshold:

@@ -19,21 +19,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import contains
 
 from netdiag.engine import HostContext, Rule, option
 from netdiag.model import Socket, TcpState
 from netdiag.results import Finding, Related, Severity
 from netdiag.rules import (
+    EVIDENCE_LIMIT,
+    SocketIndex,
+    Tuple4,
+    biggest_first,
     culprit,
-    group_by_culprit,
+    culprit_from_key,
+    grouped,
+    in_range,
     is_local_peer,
     most_common_text,
+    peer_endpoint,
     port_range,
-    process_names,
-    reversed4,
-    sorted_sockets,
-    tuple4,
+    sorted_rows,
+    take,
 )
+
+CW = TcpState.CLOSE_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +52,71 @@ class Options:
     threshold: int = option(10, "local-peer CLOSE_WAIT sockets with ephemeral peer ports that fire")
 
 
+def _stale(index: SocketIndex, low: int, high: int) -> list[int]:
+    """Positions in ``index.rows(CLOSE_WAIT)`` whose peer is local with a port in ``low..high``.
+
+    Only a peer key that is one of the host's addresses, looks like loopback, or is
+    scoped (ipaddress's way) gets the exact test: each of those is picked by a C pass.
+    """
+    cols = index.columns
+    rows = index.rows(CW)
+    keys = index.peer_keys(CW)
+    own = index.local_addresses()
+    everywhere = range(len(keys))
+    maybe = set(compress(everywhere, map((own | {"::1"}).__contains__, keys)))
+    maybe.update(compress(everywhere, map(str.startswith, keys, repeat("127."))))
+    maybe.update(compress(everywhere, map(contains, keys, repeat("%"))))  # a scope stays in the key
+    positions = sorted(maybe)
+    ports = in_range(take(cols.peer_port, take(rows, positions)), low, high)
+    return [p for p in compress(positions, ports) if is_local_peer(peer_endpoint(cols, rows[p]), own)]
+
+
+def _collisions(index: SocketIndex, stale: list[int]) -> dict[Tuple4, int]:
+    """CLOSE_WAIT 4-tuple -> the row of a SYN_SENT socket with the reversed 4-tuple (the last one)."""
+    cols = index.columns
+    cw = index.tuples(CW)
+    by_tuple = set(take(cw, stale))
+    local_ports = {t[1] for t in by_tuple}
+    syn_rows = index.rows(TcpState.SYN_SENT)
+    near = list(map(local_ports.__contains__, take(cols.peer_port, syn_rows)))  # a C pass first
+    found: dict[Tuple4, int] = {}
+    if not any(near):
+        return found
+    syn = index.tuples(TcpState.SYN_SENT)
+    for position in compress(range(len(syn_rows)), near):
+        la, lp, pa, pp = syn[position]
+        if (pa, pp, la, lp) in by_tuple:
+            found[(pa, pp, la, lp)] = syn_rows[position]
+    return found
+
+
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
     index = ctx.index()
-    own = index.local_addresses()
+    cols = index.columns
     (low, high), range_known = port_range(snap)
-    stale = [
-        s
-        for s in index.in_state(TcpState.CLOSE_WAIT)
-        if s.peer.port is not None and low <= s.peer.port <= high and is_local_peer(s.peer, own)
-    ]
+    stale = _stale(index, low, high)
     if not stale:
         return
-    by_tuple = {tuple4(s): s for s in stale}
-    colliding: dict[tuple[str, int | None, str, int | None], Socket] = {}  # CLOSE_WAIT 4-tuple -> SYN_SENT
-    for s in index.in_state(TcpState.SYN_SENT):
-        if reversed4(s) in by_tuple:
-            colliding[reversed4(s)] = s
-    names = process_names(snap)
-    for c, socks in sorted(group_by_culprit(stale, snap).items(), key=lambda kv: -len(kv[1])):
-        hits = [(colliding[tuple4(s)], s) for s in socks if tuple4(s) in colliding]
-        n = len(socks)
-        if n < opts.threshold and not hits:
+    rows = index.rows(CW)
+    colliding = _collisions(index, stale)
+    tuples = index.tuples(CW)  # made by _collisions already
+    names = index.names()
+    for key, positions in biggest_first(grouped(index.culprit_keys(CW), stale)):
+        c = culprit_from_key(key)
+        hit_positions = [p for p in positions if tuples[p] in colliding] if colliding else []
+        n = len(positions)
+        if n < opts.threshold and not hit_positions:
             continue
-        local = most_common_text(s.local for s in socks) or "?"
+        group = take(rows, positions)
+        hits: list[tuple[Socket, Socket]] = list(
+            zip(
+                cols.rows(colliding[tuples[p]] for p in hit_positions),
+                cols.rows(take(rows, hit_positions)),
+                strict=True,
+            )
+        )
+        local = most_common_text(take(index.local(CW), positions)) or "?"
         message = (
             f"{c.label} holds {n} CLOSE_WAIT sockets on {local} from local peers whose ports lie in "
             f"ip_local_port_range {low}-{high}{'' if range_known else ' (kernel default assumed)'} "
@@ -88,9 +138,12 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
                 if w.known and w not in seen:
                     seen.add(w)
                     related.append(Related(host=ctx.host, process=w.name, pid=w.pid))
-        hit_cw = {tuple4(cw) for _, cw in hits}
+        hit_cw = {tuples[p] for p in hit_positions}
+        rest = [r for r, p in zip(group, positions, strict=True) if tuples[p] not in hit_cw]
         evidence: list[Socket] = [x for pair in hits for x in pair]
-        evidence += [s for s in sorted_sockets(socks) if tuple4(s) not in hit_cw]
+        room = EVIDENCE_LIMIT - len(evidence)
+        if room > 0:
+            evidence += cols.rows(sorted_rows(cols, rest, room))
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if hits else Severity.WARNING,
@@ -102,6 +155,7 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             value=n,
             threshold=opts.threshold,
             evidence=evidence,
+            evidence_total=2 * len(hits) + len(rest),
             related=related,
             confidence="high" if range_known or hits else "medium",
         )

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Process, Socket, TcpState
+from netdiag.model import Process, TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import sorted_sockets
+from netdiag.rules import EVIDENCE_LIMIT, local_endpoints, sorted_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,37 +41,45 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     if not near:
         return
     wanted = {p.pid for p, *_ in near}
-    by_pid: dict[int, list[Socket]] = {}
-    for s in snap.sockets:
-        if not s.owners:
+    cols = ctx.index().columns
+    by_pid: dict[int, list[int]] = {}  # pid -> rows, only owned rows read
+    for row, owners in cols.owners.items():
+        if len(owners) == 1:  # the common case, without a set per row
+            if owners[0].pid in wanted:
+                by_pid.setdefault(owners[0].pid, []).append(row)
             continue
-        for pid in {o.pid for o in s.owners if o.pid is not None and o.pid in wanted}:
-            by_pid.setdefault(pid, []).append(s)  # a socket shared after fork is in each one's fds
+        for pid in {o.pid for o in owners if o.pid in wanted}:
+            by_pid.setdefault(pid, []).append(row)  # a socket shared after fork is in each one's fds
     for p, fds, soft, fire_at in near:
         share = fds / soft
-        socks = by_pid.get(p.pid, [])
-        close_wait = [s for s in socks if s.state is TcpState.CLOSE_WAIT]
-        listening = [s for s in socks if s.state is TcpState.LISTEN]
+        rows = sorted(by_pid.get(p.pid, []))
+        states = [cols.state[r] for r in rows]
+        close_wait = [r for r, st in zip(rows, states, strict=True) if st is TcpState.CLOSE_WAIT]
+        listening = [r for r, st in zip(rows, states, strict=True) if st is TcpState.LISTEN]
         hard = f", hard {p.nofile_hard}" if p.nofile_hard is not None else ""
         message = (
             f"{p.name} (pid {p.pid}) has {fds} open fds, {100 * share:.0f}% of its soft "
             f"RLIMIT_NOFILE {soft}{hard} (warns at {fire_at}): accept() fails with EMFILE "
             "at the limit"
         )
-        if socks:
-            message += f"; {len(socks)} of them are TCP sockets"
+        if rows:
+            message += f"; {len(rows)} of them are TCP sockets"
         if close_wait:
             message += f", {len(close_wait)} in CLOSE_WAIT (see close_wait_leak)"
+        shown = sorted_rows(cols, close_wait)
+        if len(shown) < EVIDENCE_LIMIT:
+            shown += sorted_rows(cols, listening, EVIDENCE_LIMIT - len(shown))
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if share >= opts.critical_share else Severity.WARNING,
             message=message,
             process=p.name,
             pid=p.pid,
-            local=str(listening[0].local) if listening else None,
+            local=str(local_endpoints(cols, listening[:1])[0]) if listening else None,
             value=fds,
             threshold=fire_at,
-            evidence=sorted_sockets(close_wait) + sorted_sockets(listening),
+            evidence=cols.rows(shown),
+            evidence_total=len(close_wait) + len(listening),
         )
 
 

@@ -14,24 +14,30 @@ sample (they never expire, so the pile only grows).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Socket, TcpState
+from netdiag.model import TcpState, Timer
 from netdiag.results import Finding, Severity
 from netdiag.rules import (
-    addr_key,
+    Tuple4,
     critical_note,
-    culprit,
-    most_common,
+    culprit_of,
+    grouped,
+    local_endpoints,
     over_threshold,
+    peer_counts,
     persisted,
-    process_names,
-    sorted_sockets,
+    sorted_rows,
+    take,
+    text_counts,
     top,
-    tuple4,
+    top_counted,
 )
+
+FW2 = TcpState.FIN_WAIT2
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +51,11 @@ class Options:
     persist_share: float = option(0.5, "critical when this share is owned and was there in the first sample")
 
 
-def _orphaned(s: Socket, visible: bool) -> bool | None:
+def _orphaned(owned: bool, timer: Timer | None, visible: bool) -> bool | None:
     """True if orphaned, False if owned, None when it cannot be told."""
-    if s.owners:
+    if owned:
         return False
-    if (s.timer is not None and s.timer.kind == "timewait") or visible:
+    if (timer is not None and timer.kind == "timewait") or visible:
         return True
     return None
 
@@ -57,25 +63,34 @@ def _orphaned(s: Socket, visible: bool) -> bool | None:
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     snap = ctx.latest
     visible = snap.collection.process_visibility == "full"
-    groups: dict[tuple[str, int | None], list[Socket]] = {}
-    for s in ctx.index().in_state(TcpState.FIN_WAIT2):
-        groups.setdefault((addr_key(s.peer), s.peer.port), []).append(s)
-    before = set()
+    index = ctx.index()
+    cols = index.columns
+    rows = index.rows(FW2)
+    keys = index.peer_keys(FW2)
+    counts = Counter(keys)  # a peer holds at least as many as any of its ports: counted in C first
+    if not counts or max(counts.values()) < opts.threshold:
+        return
+    peers = list(zip(keys, index.peer_port(FW2), strict=True))
+    before: set[Tuple4] = set()
     if len(ctx.samples) > 1:
-        before = {tuple4(s) for s in ctx.index(ctx.earliest).in_state(TcpState.FIN_WAIT2) if s.owners}
+        first = ctx.index(ctx.earliest)
+        owners = first.columns.owners
+        before = set(take(first.tuples(FW2), (i for i, r in enumerate(first.rows(FW2)) if r in owners)))
+    tuples = index.tuples(FW2) if before else []
     fin_timeout = snap.sysctl_int("net.ipv4.tcp_fin_timeout")
-    names = process_names(snap)
-    for _, socks in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        n = len(socks)
-        if n < opts.threshold:
-            continue
-        peer = most_common(str(s.peer) for s in socks) or "?"
-        kinds = [_orphaned(s, visible) for s in socks]
+    names = index.names()
+    owners_of = cols.owners
+    for positions in sorted(grouped(peers, at_least=opts.threshold).values(), key=lambda g: -len(g)):
+        group = take(rows, positions)
+        n = len(group)
+        best = top_counted(text_counts(peer_counts(cols, group)), 1)
+        peer = best[0][0] if best else "?"
+        kinds = [_orphaned(r in owners_of, cols.timer[r], visible) for r in group]
         orphans = kinds.count(True)
-        owned = [s for s, k in zip(socks, kinds, strict=True) if k is False]
+        owned = [r for r, k in zip(group, kinds, strict=True) if k is False]
         unknown = kinds.count(None)
-        owners = top((culprit(s, snap, names) for s in owned), 1)
-        who = owners[0][0] if owners else None
+        who_top = top((culprit_of(owners_of[r], cols.local_port[r], names) for r in owned), 1)
+        who = who_top[0][0] if who_top else None
         parts = []
         if orphans:
             timeout = f"{fin_timeout} s" if fin_timeout is not None else "60 s by default"
@@ -85,7 +100,9 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         if unknown:
             parts.append(f"{unknown} of unknown ownership (process information not visible)")
         why = over_threshold(n, opts.threshold, opts.critical_factor)
-        kept = sum(1 for s in owned if tuple4(s) in before)
+        kept = 0
+        if before:  # owned ones with the same 4-tuple in the first sample
+            kept = sum(1 for p, k in zip(positions, kinds, strict=True) if k is False and tuples[p] in before)
         if persisted(kept, n, opts.persist_share):
             why.append(f"{kept} owned ones were already there in the first sample")
         message = (
@@ -93,17 +110,19 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             f"not closing its side; {', '.join(parts)}"
         )
         message += critical_note(why)
+        locals_ = set(local_endpoints(cols, group))
         yield ctx.finding(
             RULE,
             severity=Severity.CRITICAL if why else Severity.WARNING,
             message=message,
             process=who.name if who else None,
             pid=who.pid if who else None,
-            local=most_common(str(s.local) for s in socks) if len({s.local for s in socks}) == 1 else None,
+            local=str(locals_.pop()) if len(locals_) == 1 else None,
             peer=peer,
             value=n,
             threshold=opts.threshold,
-            evidence=sorted_sockets(socks),
+            evidence=cols.rows(sorted_rows(cols, group)),
+            evidence_total=n,
         )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from netdiag.engine import HostContext, Rule, option
 from netdiag.model import TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import addr_key, sorted_sockets, top
+from netdiag.rules import sorted_rows, take, top
 
 ORPHAN_STATES = frozenset({TcpState.FIN_WAIT1, TcpState.FIN_WAIT2, TcpState.CLOSING, TcpState.LAST_ACK})
 
@@ -40,15 +40,18 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     if orphans < fire_at:
         return
     # Which sockets: only certain when owners were visible for every process.
-    seen = []
+    seen: list[int] = []  # rows
+    index = ctx.index()
     if snap.collection.process_visibility == "full":
-        seen = [s for s in snap.sockets if s.state in ORPHAN_STATES and not s.owners]
+        owned = index.columns.owners
+        rows = sorted(r for state in ORPHAN_STATES for r in index.rows(state))
+        seen = [r for r in rows if r not in owned]
     message = (
         f"{orphans} orphaned TCP sockets against net.ipv4.tcp_max_orphans {limit} "
         f"(warns at {fire_at}): past the limit the kernel resets connections instead of closing them"
     )
     if seen:
-        peers = top(addr_key(s.peer) for s in seen)
+        peers = top(index.keys(take(index.columns.peer_address, seen)))
         message += "; mostly toward " + ", ".join(f"{a} ({k})" for a, k in peers)
     yield ctx.finding(
         RULE,
@@ -56,7 +59,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
         message=message,
         value=orphans,
         threshold=fire_at,
-        evidence=sorted_sockets(seen),
+        evidence=index.columns.rows(sorted_rows(index.columns, seen)),
+        evidence_total=len(seen),
     )
 
 

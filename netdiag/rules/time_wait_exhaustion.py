@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import contains, itemgetter, mod
+from operator import is_not
 
 from netdiag.engine import HostContext, Rule, option
-from netdiag.model import Endpoint, Socket, SocketTable, TcpState, address_key
+from netdiag.model import Endpoint, TcpState
 from netdiag.results import Finding, Severity
-from netdiag.rules import addr_key, culprit, port_range, process_names, sorted_sockets, top
+from netdiag.rules import (
+    SocketIndex,
+    culprit_of,
+    in_range,
+    port_range,
+    sorted_rows,
+    take,
+    top,
+)
+
+Destination = tuple[str, str, int]  # local address key, peer address key, peer port
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,45 +45,62 @@ class Options:
     critical_share: float = option(0.95, "share that is critical")
 
 
-def _crowded(sockets: Sequence[Socket], fire_at: int) -> list[Socket]:
-    """The sockets that might be in a group of ``fire_at`` or more, in snapshot order.
+def _crowded(index: SocketIndex, fire_at: int) -> list[int]:
+    """Rows toward a peer port, from a local address, that might hold ``fire_at`` sockets of one destination.
 
-    A group shares a peer port and a peer address, so its sockets are among those
-    whose port occurs ``fire_at`` times, and whose address key falls in a hash bucket
-    that holds ``fire_at`` of them. Counting those in C loops first spares the
-    grouping below a million Python-level steps; it still sees every socket that
-    can matter.
+    A destination shares a peer port and a local (and peer) address key, so its
+    sockets are among those whose port occurs ``fire_at`` times, and among those,
+    from local addresses with one key that do: counted in C loops over columns
+    whose values a host repeats (ports, its few local addresses), so no peer
+    address is read unless that much is crowded.
     """
-    table = sockets if isinstance(sockets, SocketTable) else None
-    ports = table.peer_port if table is not None else list(map(_PORT, map(_PEER, sockets)))
-    counts = Counter(ports)
-    hot_ports = {p for p, n in counts.items() if p is not None and n >= fire_at}
-    if not hot_ports:
-        return []
-    mask = list(map(hot_ports.__contains__, ports))
-    if table is not None:  # rows and addresses from the columns: no socket made yet
-        rows = list(compress(range(len(table)), mask))
-        addresses = list(compress(table.peer_address, mask))
-    else:
-        sockets = list(compress(sockets, mask))
-        addresses = list(map(_ADDRESS, map(_PEER, sockets)))
-    # Spellings of one address share its key: a dotted quad is its own, only text with
-    # a colon (IPv6, IPv4-mapped) may be another spelling of some address.
-    colon = set(compress(addresses, map(contains, addresses, repeat(":"))))
-    keys = {a: address_key(a) for a in colon}
-    buckets = list(map(mod, map(hash, map(keys.get, addresses, addresses)), repeat(_BUCKETS)))
-    hot = {b for b, n in Counter(buckets).items() if n >= fire_at}
+    cols = index.columns
+    ports = cols.peer_port
+    hot = {p for p, n in Counter(ports).items() if p is not None and n >= fire_at}
     if not hot:
         return []
-    if table is not None:
-        return table.rows(compress(rows, map(hot.__contains__, buckets)))
-    return list(compress(sockets, map(hot.__contains__, buckets)))
+    mask = list(map(hot.__contains__, ports))
+    pairs = Counter(zip(compress(ports, mask), compress(cols.local_address, mask), strict=True))
+    texts = list({a for _, a in pairs})
+    key_of = dict(zip(texts, index.keys(texts), strict=True))
+    by_key: Counter[tuple[int | None, str]] = Counter()
+    for (port, address), n in pairs.items():
+        by_key[(port, key_of[address])] += n  # spellings of one local address count together
+    crowded = {pair for pair in pairs if by_key[(pair[0], key_of[pair[1]])] >= fire_at}
+    if not crowded:
+        return []
+    rows = list(compress(range(len(ports)), mask))
+    found = zip(take(ports, rows), take(cols.local_address, rows), strict=True)
+    return list(compress(rows, map(crowded.__contains__, found)))
 
 
-_BUCKETS = 256  # small ints: Python shares them, so a million bucket numbers cost no memory
-_PEER = itemgetter(4)  # Socket.peer
-_PORT = itemgetter(1)  # Endpoint.port
-_ADDRESS = itemgetter(0)  # Endpoint.address
+def _destinations(index: SocketIndex, low: int, high: int, fire_at: int) -> dict[Destination, list[int]]:
+    """Rows by destination, for the destinations with ``fire_at`` sockets or more, in snapshot order.
+
+    Counted are the sockets that hold an ephemeral port: not LISTEN, a peer port,
+    a local port in ``low..high``.
+    """
+    cols = index.columns
+    rows = _crowded(index, fire_at)
+    if not rows:
+        return {}
+    wanted = in_range(take(cols.local_port, rows), low, high)
+    wanted = list(map(bool.__and__, wanted, map(is_not, take(cols.state, rows), repeat(TcpState.LISTEN))))
+    rows = list(compress(rows, wanted))
+    keys = list(
+        zip(
+            index.keys(take(cols.local_address, rows)),
+            index.keys(take(cols.peer_address, rows)),
+            take(cols.peer_port, rows),
+            strict=True,
+        )
+    )
+    firing = {k for k, n in Counter(keys).items() if n >= fire_at}
+    groups: dict[Destination, list[int]] = {}
+    for row, k in zip(rows, keys, strict=True):
+        if k in firing:
+            groups.setdefault(k, []).append(row)  # type: ignore[arg-type]  # the peer port is known
+    return groups
 
 
 def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
@@ -83,30 +110,26 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
     if size <= 0:
         return
     fire_at = max(1, math.ceil(opts.warn_share * size))
-    groups: dict[tuple[str, str, int], list[Socket]] = {}
-    for s in _crowded(snap.sockets, fire_at):
-        if (
-            s.state is not TcpState.LISTEN
-            and s.peer.port is not None
-            and s.local.port is not None
-            and low <= s.local.port <= high
-        ):
-            groups.setdefault((addr_key(s.local), addr_key(s.peer), s.peer.port), []).append(s)
-    names = process_names(snap)
-    for (laddr, paddr, pport), socks in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        used = len(socks)
-        if used < fire_at:
-            break  # sorted by size: the rest are smaller
-        waiting = [s for s in socks if s.state is TcpState.TIME_WAIT]
+    index = ctx.index()
+    cols = index.columns
+    names = index.names()
+    for (laddr, paddr, pport), group in sorted(
+        _destinations(index, low, high, fire_at).items(), key=lambda kv: -len(kv[1])
+    ):
+        used = len(group)
+        waiting = take(cols.state, group).count(TcpState.TIME_WAIT)
         if not waiting:
             continue  # not TIME_WAIT's doing: every port held by a live connection
         dest = str(Endpoint(paddr, pport))
-        owners = top((c for s in socks if (c := culprit(s, snap, names)).known), 1)
+        owned = [r for r in group if r in cols.owners]
+        owners = top(
+            (c for r in owned if (c := culprit_of(cols.owners[r], cols.local_port[r], names)).known), 1
+        )
         who = owners[0][0] if owners else None
         message = (
             f"{used} of the {size} ports of ip_local_port_range {low}-{high}"
             f"{'' if range_known else ' (kernel default assumed)'} are in use from {laddr} toward "
-            f"{dest}, {len(waiting)} of them in TIME_WAIT (warns at {fire_at}): new connections "
+            f"{dest}, {waiting} of them in TIME_WAIT (warns at {fire_at}): new connections "
             "there fail with EADDRNOTAVAIL once none is free"
         )
         if who is not None:
@@ -121,7 +144,8 @@ def check(ctx: HostContext, opts: Options) -> Iterator[Finding]:
             peer=dest,
             value=used,
             threshold=fire_at,
-            evidence=sorted_sockets(socks),
+            evidence=cols.rows(sorted_rows(cols, group)),
+            evidence_total=used,
             confidence="high" if range_known else "medium",
         )
 
