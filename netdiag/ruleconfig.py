@@ -96,12 +96,21 @@ def check_value(name: str, value: Any) -> None:
 
 
 class _Builder:
-    """Accumulates settings layer by layer, checking each where it is made."""
+    """Accumulates settings layer by layer, checking each where it is made.
 
-    def __init__(self, rules: Mapping[str, AnyRule]) -> None:
-        self.rules = rules
+    The rules are looked up only when a setting names one: a plain ``netdiag scan``
+    (no rule section, ``--set`` or ``--disable``) starts connecting without first
+    importing every rule module, which then loads while the hosts answer.
+    """
+
+    def __init__(self, rules: Callable[[], Mapping[str, AnyRule]]) -> None:
+        self._rules = rules
         self.options: dict[str, Any] = {}
         self.disabled: set[str] = set()
+
+    @functools.cached_property
+    def rules(self) -> Mapping[str, AnyRule]:
+        return self._rules()
 
     def rule(self, rule_id: str, where: str) -> AnyRule:
         rule = self.rules.get(rule_id)
@@ -161,7 +170,7 @@ def load_rule_config(
     rules: Mapping[str, AnyRule] | None = None,
 ) -> RuleConfig:
     """Defaults, then each file in order, then ``--set`` items, then ``--disable``."""
-    b = _Builder(rules_by_id() if rules is None else rules)
+    b = _Builder(rules_by_id if rules is None else lambda: rules)
     for path in files:
         b.read_file(path)
     for item in sets:

@@ -67,3 +67,26 @@ def test_scan_warm_up_loads_only_the_renderers_asked_for() -> None:
         "print('tabulate' in sys.modules, template.cache_info().currsize)"
     )
     assert html.strip() == "True 1"  # text for stdout, the HTML template compiled ahead
+
+
+def test_rule_modules_load_at_start_only_when_a_setting_names_a_rule() -> None:
+    probe = (
+        "import sys\nfrom netdiag.ruleconfig import load_rule_config\n"
+        "config = load_rule_config([], {sets!r})\n"
+        "print(any(m.startswith('netdiag.rules.') for m in sys.modules), dict(config.options))"
+    )
+    plain = _python(probe.format(sets=[]))
+    assert plain.strip() == "False {}"
+    named = _python(probe.format(sets=["close_wait_leak.threshold=7"]))
+    assert named.startswith("True {'close_wait_leak': ") and "threshold=7" in named
+
+
+def test_scan_warm_up_loads_the_rules() -> None:
+    out = _python(
+        "import sys\nfrom netdiag.commands.scan import warm_up\n"
+        "from netdiag.render.options import ReportOptions\n"
+        "before = 'netdiag.rules.close_wait_leak' in sys.modules\n"
+        "warm_up(ReportOptions(fmt='json'), None)\n"
+        "print(before, 'netdiag.rules.close_wait_leak' in sys.modules)"
+    )
+    assert out.strip() == "False True"

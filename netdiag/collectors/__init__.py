@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import resources
 
-from netdiag.collectors.assemble import assemble_all
 from netdiag.model import CommandRun, HostInfo, Snapshot
 from netdiag.transport.base import Transport
 
@@ -64,6 +63,10 @@ def collect(
     ``CommandRun`` of every snapshot so none claims a clean run;
     ``TransportError`` (host unreachable) propagates.
     """
+    # Imported here: the parsers load in the first host's thread while the others
+    # still wait for their hosts, not before the scan's first connection.
+    from netdiag.collectors.assemble import assemble_all
+
     collected_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = transport.run(script_bytes(), list(args), timeout)
     output, damage = expand(result.stdout)
