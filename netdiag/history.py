@@ -41,18 +41,20 @@ import json
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import click
 
-from netdiag.model import Process, Snapshot, TcpState
+from netdiag.model import Endpoint, Owner, Process, Snapshot, Socket, SocketTable, TcpState
 from netdiag.results import HostResult, Outcome
 
 SCHEMA_VERSION = 1
@@ -149,25 +151,18 @@ def metrics(snapshot: Snapshot) -> dict[str, Metric]:
     """
     out: dict[str, Metric] = {}
     close_wait: dict[str, tuple[int, set[int]]] = {}
-    fin_wait2: dict[str, int] = {}
-    states: dict[str, int] = {}
-    for s in snapshot.sockets:
-        k = state_key(s.state)
-        states[k] = states.get(k, 0) + 1
-        if s.state is TcpState.CLOSE_WAIT:
-            names = {o.name for o in s.owners} or {None}
-            for name in names:  # a socket shared after fork counts once per process name
-                key = close_wait_key(name, s.local.port)
-                n, owners = close_wait.get(key, (0, set()))
-                owners.update(o.pid for o in s.owners if o.name == name and o.pid is not None)
-                close_wait[key] = (n + 1, owners)
-        elif s.state is TcpState.FIN_WAIT2:
-            k = fin_wait2_key(s.peer.address)
-            fin_wait2[k] = fin_wait2.get(k, 0) + 1
+    states, waiting, fin_peers = _columns(snapshot.sockets)
+    for held, where in waiting:
+        names = {o.name for o in held} or {None}
+        for name in names:  # a socket shared after fork counts once per process name
+            key = close_wait_key(name, where.port)
+            n, owners = close_wait.get(key, (0, set()))
+            owners.update(o.pid for o in held if o.name == name and o.pid is not None)
+            close_wait[key] = (n + 1, owners)
     for key, (n, owners) in close_wait.items():
         out[key] = Metric(n, tuple(sorted(owners)))
-    out.update((k, Metric(n)) for k, n in fin_wait2.items())
-    out.update((k, Metric(n)) for k, n in states.items())
+    out.update((fin_wait2_key(peer), Metric(n)) for peer, n in Counter(fin_peers).items())
+    out.update((state_key(state), Metric(n)) for state, n in states.items())
     for lst in snapshot.listeners:
         local = str(lst.socket.local)
         pids = tuple(sorted({o.pid for o in lst.socket.owners if o.pid is not None}))
@@ -194,6 +189,26 @@ def metrics(snapshot: Snapshot) -> dict[str, Metric]:
         if name in tcp:
             out[sockstat_key(name)] = Metric(tcp[name])
     return out
+
+
+def _columns(
+    sockets: Sequence[Socket],
+) -> tuple[Counter[TcpState], Iterable[tuple[tuple[Owner, ...], Endpoint]], Iterable[str]]:
+    """What ``metrics`` counts, in row order: sockets per state, the owners and local endpoint
+    of each CLOSE_WAIT socket, the peer address of each FIN_WAIT2 one.
+
+    From a table's columns (no socket is made), else read off the rows.
+    """
+    if isinstance(sockets, SocketTable):
+        waiting = sockets.in_state(TcpState.CLOSE_WAIT)
+        owners = map(sockets.owners.get, waiting, repeat(())) if sockets.owners else repeat((), len(waiting))
+        fin = map(sockets.peer_address.__getitem__, sockets.in_state(TcpState.FIN_WAIT2))
+        return Counter(sockets.state), zip(owners, map(sockets.local.__getitem__, waiting), strict=True), fin
+    return (
+        Counter(s.state for s in sockets),
+        [(s.owners, s.local) for s in sockets if s.state is TcpState.CLOSE_WAIT],
+        [s.peer.address for s in sockets if s.state is TcpState.FIN_WAIT2],
+    )
 
 
 # -- the store -------------------------------------------------------------------

@@ -291,11 +291,15 @@ class SocketTable(MutableSequence[Socket]):
         _set_sparse(self.owners, row, value.owners or None)
 
     def with_owners(self, owners: dict[int, tuple[Owner, ...]]) -> SocketTable:
-        """The same rows with ``owners`` (row -> owners) instead; columns are shared, not copied."""
+        """The same rows with ``owners`` (row -> owners) instead; columns are shared, not copied.
+
+        The table keeps ``owners`` itself (a copy only to drop rows given no owner): a
+        million-row join does not pay twice for its dict.
+        """
         new = SocketTable()
         for name in self.__slots__:
             setattr(new, name, getattr(self, name))
-        new.owners = {row: found for row, found in owners.items() if found}
+        new.owners = owners if all(owners.values()) else {row: got for row, got in owners.items() if got}
         return new
 
     # -- reading -------------------------------------------------------------

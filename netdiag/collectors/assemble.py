@@ -12,12 +12,14 @@ in the snapshot, and the rest is in ``collection.commands``/``warnings``.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from itertools import compress
-from typing import TypeVar
+from itertools import chain, compress
+from operator import itemgetter
+from typing import TypeVar, cast
 
 from netdiag.collectors.fdmap import FdMap, parse_fdmap
 from netdiag.collectors.netns import HOST, Namespace, NsMap, label, parse_evidence, parse_nsmap, unique_labels
@@ -34,13 +36,13 @@ from netdiag.model import (
     SocketTable,
     TcpState,
 )
-from netdiag.parsers import Parsed
+from netdiag.parsers import Parsed, gc_paused
 from netdiag.parsers.counters import parse_counters
 from netdiag.parsers.limits import nofile, parse_limits
 from netdiag.parsers.netstat import parse_netstat
 from netdiag.parsers.proc_tcp import parse_proc_tcp
 from netdiag.parsers.sockstat import parse_sockstat
-from netdiag.parsers.ss import parse_ss
+from netdiag.parsers.ss import FREEZE_AT, parse_ss
 from netdiag.parsers.sysctl import parse_sysctls
 
 T = TypeVar("T")
@@ -88,9 +90,18 @@ def assemble_all(
     serve every namespace (socket inodes are unique across namespaces).
     Processes of a namespace's snapshot are the owners of its sockets.
     """
-    raw = output if isinstance(output, bytes) else output.encode("utf-8", "surrogateescape")
-    text = raw.decode("utf-8", "replace")
-    sections, warnings = split_sections(text)
+    with gc_paused():  # up to millions of new records, no cycles: no collector passes over them
+        snapshots = _assemble_all(output, host, collected_at, seconds)
+        if sum(len(s.sockets) for s in snapshots) >= FREEZE_AT:
+            gc.freeze()  # as parse_ss does: the records are the process's data now, never traversed again
+    return snapshots
+
+
+def _assemble_all(
+    output: bytes | str, host: HostInfo, collected_at: str, seconds: float
+) -> tuple[Snapshot, ...]:
+    output = _as_read(output)
+    sections, warnings = split_sections(output)
     plain: list[Section] = []
     per_ns: dict[int, list[Section]] = {}
     for s in sections:
@@ -123,9 +134,14 @@ def assemble_all(
     # the script's one `owners` grep (comm and limits), or an older script's two sections
     owners = [*_proc_lines(named.get("owners"), reader), *_proc_lines(named.get("comm"), reader)]
     owners += _proc_lines(named.get("limits"), reader)
+    names = {pid: name for pid, (kind, name) in owners if kind == "comm"}
+    held = fdmap.holders(names)
+    held.pop(0, None)  # inode 0 is no inode
+    fdmap = replace(fdmap, inode=[], pid=[], fd=[])  # indexed: only its counts and messages are read on
     shared = _Shared(
         fdmap=fdmap,
-        names={pid: name for pid, (kind, name) in owners if kind == "comm"},
+        held=held,
+        names=names,
         limits={
             pid: nofile(parse_limits(row))
             for pid, (kind, row) in owners
@@ -143,10 +159,10 @@ def assemble_all(
     counters: dict[str, dict[str, int]] = {}
     sockstat: dict[str, dict[str, int]] = {}
     if procfs is not None:  # the script's one grep over the host's /proc files
-        sysctls = dict(reader.records(replace(procfs, text=by_file["sysctl"]), parse_sysctls))
+        sysctls = dict(reader.records(procfs.with_text(by_file["sysctl"]), parse_sysctls))
         for part in ("netstat", "snmp"):
-            _merge(counters, reader.records(replace(procfs, text=by_file[part]), parse_counters))
-        _merge(sockstat, reader.records(replace(procfs, text=by_file["sockstat"]), parse_sockstat))
+            _merge(counters, reader.records(procfs.with_text(by_file[part]), parse_counters))
+        _merge(sockstat, reader.records(procfs.with_text(by_file["sockstat"]), parse_sockstat))
     else:  # an older script: one section per source
         sysctls = dict(reader.records(named.get("sysctls"), parse_sysctls))
         for name in ("proc_net_netstat", "proc_net_snmp"):
@@ -165,11 +181,13 @@ def assemble_all(
         commands=tuple(commands),
         warnings=tuple(reader.warnings),
         seconds=seconds,
-        bytes_received=len(raw),
+        bytes_received=len(output),
     )
     return (*views, root)
 
 
+_OWNERS = itemgetter(8)  # Socket.owners
+_PID = itemgetter(0)  # Owner.pid
 _NS_EVIDENCE = frozenset({"nscgroup", "nshostname", "nsdocker", "nspick", "nsproc"})
 _SHARED_STEPS = ("host", "fdmap", "owners", "comm", "limits", "cmdline")
 _NSNET_LINE = re.compile(r"/proc/(?:\d+/)?net/(netstat|snmp|sockstat6?):(.*)")
@@ -185,6 +203,7 @@ class _Shared:
     """What every namespace's snapshot takes from the one machine-wide pass."""
 
     fdmap: FdMap
+    held: dict[int, tuple[Owner, ...]]  # inode -> holders, for the namespaces' joins
     names: dict[int, str]
     limits: dict[int, tuple[int | None, int | None] | None]
     cmdlines: dict[int, str]
@@ -208,9 +227,9 @@ def _view(
     bytes_received: int,
 ) -> Snapshot:
     """One namespace's snapshot: its sockets joined to their owners, and those owners."""
-    sockets = _join_owners(sockets, shared.fdmap, shared.names)
-    held = sockets.owners.values() if isinstance(sockets, SocketTable) else (s.owners for s in sockets)
-    owning = sorted({o.pid for owners in held for o in owners if o.pid is not None})
+    sockets = _join_owners(sockets, shared.held)
+    held = sockets.owners.values() if isinstance(sockets, SocketTable) else map(_OWNERS, sockets)
+    owning = sorted(set(map(_PID, chain.from_iterable(held))) - {None})
     processes = tuple(
         Process(
             pid=pid,
@@ -296,10 +315,10 @@ def _namespaces(
         nsnet = next((s for s in reversed(secs) if s.name == "nsnet"), None)
         if nsnet is not None:
             by_file = _split_nsnet(nsnet.text)
-            sysctls = dict(reader.records(replace(nsnet, text=by_file["sysctl"]), parse_sysctls))
+            sysctls = dict(reader.records(nsnet.with_text(by_file["sysctl"]), parse_sysctls))
             for part in ("netstat", "snmp"):
-                _merge(counters, reader.records(replace(nsnet, text=by_file[part]), parse_counters))
-            _merge(sockstat, reader.records(replace(nsnet, text=by_file["sockstat"]), parse_sockstat))
+                _merge(counters, reader.records(nsnet.with_text(by_file[part]), parse_counters))
+            _merge(sockstat, reader.records(nsnet.with_text(by_file["sockstat"]), parse_sockstat))
         own = [_command(s, shared.fdmap) for s in secs]
         record = CommandRun(
             name="netns",
@@ -319,7 +338,7 @@ def _namespaces(
                 commands=(*shared_commands, record, *own),
                 warnings=tuple(reader.warnings),
                 seconds=round(sum(s.seconds for s in secs), 3),
-                bytes_received=sum(len(s.text.encode("utf-8", "replace")) for s in secs),
+                bytes_received=sum(s.size for s in secs),
             )
         )
     return nsmap, views, notes
@@ -354,9 +373,9 @@ def _table_view(
     sockets = tuple(reader.records(section, parse_proc_tcp))
     counters: dict[str, dict[str, int]] = {}
     for part in ("netstat", "snmp"):
-        _merge(counters, reader.records(replace(section, text=tables.get(part, "")), parse_counters))
+        _merge(counters, reader.records(section.with_text(tables.get(part, "")), parse_counters))
     sockstat: dict[str, dict[str, int]] = {}
-    _merge(sockstat, reader.records(replace(section, text=tables.get("sockstat", "")), parse_sockstat))
+    _merge(sockstat, reader.records(section.with_text(tables.get("sockstat", "")), parse_sockstat))
     small = len(sockets) <= NS_SMALL_MAX and not any(_judged(s) for s in sockets)
     note = (
         f"; not entered: {len(sockets)} sockets, none in CLOSE_WAIT or FIN_WAIT2 or waiting in an "
@@ -504,7 +523,10 @@ def _sockets(sections: list[Section], reader: _Reader) -> tuple[str, Sequence[So
             ParseWarning("sockets", 0, chosen.command[:500], "unknown socket source; section not read")
         )
         return "", ()
-    records = reader.records(chosen, SOCKET_PARSERS[source])
+    if source == "ss":  # read in blocks from the output itself: the body is never copied whole
+        records = reader.keep(chosen, parse_ss(chosen.reader()))
+    else:
+        records = reader.records(chosen, SOCKET_PARSERS[source])
     return source, records if isinstance(records, SocketTable) else tuple(records)
 
 
@@ -519,30 +541,46 @@ def _socket_source(section: Section) -> str | None:
         return "proc"
     if section.command:
         return None
-    first = next((line.split() for line in section.text.splitlines() if line.strip()), [""])
+    first = _first_words(section)
     return {"State": "ss", "Netid": "ss", "Active": "netstat", "Proto": "netstat", "sl": "proc"}.get(first[0])
 
 
-def _join_owners(sockets: Sequence[Socket], fdmap: FdMap, names: dict[int, str]) -> Sequence[Socket]:
-    if not fdmap.owners:
+def _first_words(section: Section) -> list[str]:
+    """The words of the body's first non-blank line (``[""]`` if none), reading only as far as it."""
+    body = section.reader()
+    carry = ""
+    while chunk := body.read(1 << 16):
+        lines = (carry + chunk).splitlines(keepends=True)
+        carry = lines.pop()  # maybe cut: read on (kept with its line break, if it has one)
+        if line := next((x for x in lines if x.strip()), None):
+            return line.split()
+    return carry.split() or [""]
+
+
+def _join_owners(sockets: Sequence[Socket], held: dict[int, tuple[Owner, ...]]) -> Sequence[Socket]:
+    """Sockets with their holders (inode -> owners); owners ``ss -p`` printed stay where the fd
+    map has none.
+
+    A table gets a new owners column, joined in C loops over its inode column (no socket
+    is made); other sequences are joined row by row.
+    """
+    if not held:
         return sockets
-    if isinstance(sockets, SocketTable):  # set the owners column: no socket is made
-        held = fdmap.owners
-        found = compress(range(len(sockets)), map(held.__contains__, sockets.inode))
-        by_row = dict(sockets.owners)  # owners ss -p printed stay where fd-map has none
-        for row in found:
-            inode = sockets.inode[row]
-            if inode:
-                by_row[row] = tuple(Owner(pid, names.get(pid), fd) for pid, fd in sorted(held[inode]))
+    if isinstance(sockets, SocketTable):
+        found = list(map(held.get, cast("list[int]", sockets.inode)))  # one lookup a row; None: none
+        by_row = dict(sockets.owners)
+        by_row.update(zip(compress(range(len(found)), found), filter(None, found), strict=True))
         return sockets.with_owners(by_row)
-    joined = []
-    for s in sockets:
-        holders = fdmap.owners.get(s.inode) if s.inode else None
-        if holders:
-            owners = tuple(Owner(pid, names.get(pid), fd) for pid, fd in sorted(holders))
-            s = s._replace(owners=owners)
-        joined.append(s)
-    return tuple(joined)
+    return tuple(s._replace(owners=held[s.inode]) if s.inode in held else s for s in sockets)
+
+
+def _as_read(output: bytes | str) -> bytes | str:
+    """The output as the sections are split from it: bytes as they came (decoded a section or a
+    block at a time, never whole), an ASCII str (the usual) as it is; any other str is taken as
+    bytes decoded with ``surrogateescape``, and encoded back. Its length is the bytes received."""
+    if isinstance(output, bytes) or output.isascii():
+        return output
+    return output.encode("utf-8", "surrogateescape")
 
 
 def _key_values(section: Section | None) -> dict[str, str]:
@@ -642,5 +680,5 @@ def _command(section: Section, fdmap: FdMap) -> CommandRun:
         status=section.status,
         seconds=section.seconds,
         detail="; ".join(detail)[:_DETAIL_MAX],
-        bytes=len(section.text.encode("utf-8", "replace")),
+        bytes=section.size,
     )
