@@ -402,6 +402,19 @@ class History:
 
     # -- reading ---------------------------------------------------------------
 
+    def unfinished(self) -> frozenset[str]:
+        """Hosts whose latest recorded outcome was a timeout or unreachable.
+
+        A scan starts them first: a host that runs to its deadline again then does so
+        from the scan's start, not after waiting for a fork slot behind the fleet.
+        """
+        rows = self._conn.execute(
+            "SELECT host FROM host_results AS r WHERE netns = 'host' AND outcome IN (?, ?)"
+            " AND scan = (SELECT MAX(scan) FROM host_results WHERE host = r.host)",
+            (Outcome.TIMEOUT.value, Outcome.UNREACHABLE.value),
+        )
+        return frozenset(host for (host,) in rows)
+
     def series(self, host: str, key: str, netns: str = "host", limit: int = 10) -> list[tuple[str, float]]:
         """The last ``limit`` values of ``key`` for one host and namespace, oldest first, as
         (scan start ISO 8601 UTC, value). Scans that failed to reach the host are left out."""

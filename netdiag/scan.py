@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -75,9 +75,18 @@ class ScanOptions:
 
 
 def scan(
-    targets: Sequence[Target], options: ScanOptions, progress: Progress | None = None
+    targets: Sequence[Target],
+    options: ScanOptions,
+    progress: Progress | None = None,
+    *,
+    first: Collection[str] = (),
 ) -> list[HostResult]:
-    """One ``HostResult`` per target, in target order, whatever happens (Ctrl-C included)."""
+    """One ``HostResult`` per target, in target order, whatever happens (Ctrl-C included).
+
+    Targets named in ``first`` (those that hung or could not be reached last time)
+    take a fork slot before the others: a host that runs to its deadline then does so
+    from the scan's start, instead of after waiting for a slot behind the whole fleet.
+    """
     if options.forks < 1 or options.samples < 1 or options.deadline <= 0 or options.interval < 0:
         raise ValueError("forks and samples must be at least 1, the deadline positive, the interval >= 0")
     context = SshContext(options.ssh)
@@ -94,7 +103,9 @@ def scan(
             progress(sum(r is not None for r in results), len(results), failed)
 
     pool = ThreadPoolExecutor(max_workers=options.forks, thread_name_prefix="netdiag-scan")
-    pending: dict[Future[HostResult], int] = {pool.submit(run.work): i for i, run in enumerate(runs)}
+    pending: dict[Future[HostResult], int] = {
+        pool.submit(runs[i].work): i for i in submission_order(targets, first)
+    }
     try:
         while pending:
             done, _ = wait(pending, timeout=_next_wake(runs), return_when=FIRST_COMPLETED)
@@ -117,17 +128,24 @@ def scan(
     return [r for r in results if r is not None]
 
 
+def submission_order(targets: Sequence[Target], first: Collection[str]) -> list[int]:
+    """Indexes of ``targets``: those named in ``first``, then the rest, each in inventory order."""
+    wanted = frozenset(first)
+    return sorted(range(len(targets)), key=lambda i: targets[i].name not in wanted)
+
+
 def scan_result(
     targets: Sequence[Target],
     options: ScanOptions,
     *,
     inventory: str | None = None,
     progress: Progress | None = None,
+    first: Collection[str] = (),
 ) -> ScanResult:
     """A whole scan as the reports take it (findings are the rules' business, added later)."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
-    hosts = scan(targets, options, progress)
+    hosts = scan(targets, options, progress, first=first)
     return ScanResult(
         started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_s=round(time.monotonic() - t0, 3),

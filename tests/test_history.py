@@ -183,6 +183,18 @@ def test_failed_scans_and_absent_gauges_are_left_out(db: History) -> None:
     assert db.keys("db1") == []
 
 
+def test_unfinished_hosts_are_those_whose_latest_outcome_was_timeout_or_unreachable(db: History) -> None:
+    hung = HostResult("hung1", "10.9.9.8", Outcome.TIMEOUT, "deadline of 10 s passed")
+    assert db.unfinished() == frozenset()
+    db.record_scan(T0, 1, [ok("web1", snapshot()), down("db1"), hung])
+    assert db.unfinished() == {"db1", "hung1"}
+    refused = HostResult("hung1", "10.9.9.8", Outcome.AUTH_FAILED, "public key refused")
+    db.record_scan(T0 + timedelta(hours=1), 1, [ok("db1", snapshot()), refused])  # web1 not in this scan
+    assert db.unfinished() == frozenset()
+    db.record_scan(T0 + timedelta(hours=2), 1, [down("web1")])
+    assert db.unfinished() == {"web1"}
+
+
 def test_namespaces_are_separate_series(db: History) -> None:
     db.record_scan(
         T0, 1, [ok("web1", snapshot(*close_waits(4))), ok("web1", snapshot(*close_waits(1), netns="blue"))]

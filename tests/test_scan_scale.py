@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
+from netdiag.inventory import Target
 from netdiag.results import Outcome
-from netdiag.scan import ScanOptions, scan
+from netdiag.scan import ScanOptions, scan, submission_order
 from tests.nsfleet import Fleet
 from tests.test_ssh_scan import assert_read, ssh_options, target
 
@@ -58,14 +59,27 @@ def test_one_hung_host_does_not_stretch_the_scan_beyond_its_deadline(
     fleet: Fleet, record_property: Callable[[str, object], None]
 ) -> None:
     deadline = 5.0
-    targets = [target(fleet["hung"])] + [target(h) for h in fleet.plain]  # its clock starts at once
+    # Last in the inventory, but hung last time (the history's unfinished hosts): it takes
+    # a slot first, so its clock starts at once; the results stay in inventory order.
+    targets = [target(h) for h in fleet.plain] + [target(fleet["hung"])]
     t0 = time.monotonic()
-    results = scan(targets, ScanOptions(forks=20, deadline=deadline, ssh=ssh_options(fleet)))
+    results = scan(
+        targets,
+        ScanOptions(forks=20, deadline=deadline, ssh=ssh_options(fleet)),
+        first={targets[-1].name},
+    )
     elapsed = time.monotonic() - t0
     record_property("forty_plus_hung_s", round(elapsed, 3))
     print(f"\nscale: 40 hosts + 1 hung, deadline {deadline:g} s: {elapsed:.3f} s")
-    hung, *plain = results
+    *plain, hung = results
+    assert [r.name for r in results] == [t.name for t in targets]
     for r in plain:
         assert_read(r)
     assert hung.outcome is Outcome.TIMEOUT
     assert elapsed < deadline * 1.1 + 0.5
+
+
+def test_hosts_named_first_are_submitted_first_each_group_in_inventory_order() -> None:
+    targets = [Target(name=n) for n in ("a", "b", "c", "d", "e")]
+    assert submission_order(targets, {"d", "b", "zz"}) == [1, 3, 0, 2, 4]
+    assert submission_order(targets, ()) == [0, 1, 2, 3, 4]

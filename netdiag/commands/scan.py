@@ -6,7 +6,8 @@ The steps, in the order a cron run needs them:
    history plan (options, then ``[history]``); a bad one is a usage error before
    anything is touched;
 2. :func:`judged_scan`: the history's run lock (so overlapping cron runs do not
-   interleave their scans), the scan, the rules with the history's series, then
+   interleave their scans), the scan (hosts that hung or were unreachable last time
+   first), the rules with the history's series, then
    the scan recorded (after the rules, which must not see it as a past scan) and
    old scans pruned;
 3. :func:`deliver`: the terminal text or JSON on stdout and the ``--json``/``--html``
@@ -21,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -79,9 +80,17 @@ class HistoryPlan:
 
 
 def scan_from_options(
-    sources: Sequence[str], limit: str | None, options: ScanOptions, *, progress: bool = True
+    sources: Sequence[str],
+    limit: str | None,
+    options: ScanOptions,
+    *,
+    progress: bool = True,
+    first: Collection[str] = (),
 ) -> ScanResult:
-    """Load the inventory, apply ``--limit`` and scan; raises ``click.UsageError`` for a bad inventory."""
+    """Load the inventory, apply ``--limit`` and scan (``first`` before the others).
+
+    Raises ``click.UsageError`` for a bad inventory.
+    """
     try:
         targets = load_inventory(sources).select(limit)
     except InventoryError as e:
@@ -91,7 +100,11 @@ def scan_from_options(
     logging.getLogger("paramiko").addHandler(logging.NullHandler())  # its tracebacks are our outcomes
     try:
         return scan_result(
-            targets, options, inventory=" ".join(sources), progress=tty_progress() if progress else None
+            targets,
+            options,
+            inventory=" ".join(sources),
+            progress=tty_progress() if progress else None,
+            first=first,
         )
     except SshError as e:  # an unreadable -F file or known_hosts: nothing can be scanned
         raise click.UsageError(str(e)) from e
@@ -116,7 +129,7 @@ def judged_scan(
         result.findings = run_rules(result.hosts, rule_config)
         return result
     with RunLock(lock_path_for(history.path), history.lock_wait), History.open(history.path) as db:
-        result = scan_from_options(sources, limit, options, progress=progress)
+        result = scan_from_options(sources, limit, options, progress=progress, first=db.unfinished())
         result.findings = run_rules(result.hosts, rule_config, history=db)
         db.record_scan(result.started, result.duration_s, result.hosts, result.options)
         db.prune(keep_days=history.keep_days)
