@@ -33,7 +33,7 @@ def _netdiag_argv(
     return [
         sys.executable,
         "-c",
-        "from netdiag.cli import main; main()",
+        "from netdiag.cli import run; run()",  # what the console script runs
         "scan",
         "--netns",
         "host",

@@ -90,3 +90,18 @@ def test_scan_warm_up_loads_the_rules() -> None:
         "print(before, 'netdiag.rules.close_wait_leak' in sys.modules)"
     )
     assert out.strip() == "False True"
+
+
+def test_the_console_script_freezes_the_loaded_command_and_main_does_not() -> None:
+    probe = (
+        "import gc, sys\nfrom netdiag.cli import main, run\nsys.argv = ['netdiag', 'rules']\n"
+        "try:\n    {call}()\nexcept SystemExit:\n    pass\n"
+        "print('netdiag.commands.rules' in sys.modules, gc.get_freeze_count() > 1000)"
+    )
+    assert _python(probe.format(call="run")).strip().splitlines()[-1] == "True True"
+    assert _python(probe.format(call="main")).strip().splitlines()[-1] == "True False"
+
+
+def test_python_dash_m_netdiag_is_the_console_script() -> None:
+    done = subprocess.run([sys.executable, "-m", "netdiag", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("netdiag, version ")
