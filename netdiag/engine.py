@@ -11,18 +11,17 @@ RuntimeErrorRule): a traceback would hide every other diagnosis.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import importlib
 import pkgutil
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from netdiag.gcpause import gc_paused
 from netdiag.model import Snapshot, Socket, TcpState
 from netdiag.results import Finding, HostResult, Outcome, Related, Severity
 from netdiag.rules import EVIDENCE_LIMIT as EVIDENCE_LIMIT  # socket lines kept per finding
@@ -279,7 +278,7 @@ def run_rules(
     config = RuleConfig() if config is None else config
     contexts = host_contexts(hosts, history)
     findings: list[Finding] = []
-    with _no_cycle_collection():
+    with gc_paused():
         for rule in all_rules() if rules is None else rules:
             if not config.enabled(rule.id):
                 continue
@@ -291,24 +290,6 @@ def run_rules(
                     findings.extend(_run_one(rule, ctx, opts, ctx.host, ctx.netns))
         del contexts  # and their indexes, by reference counting: the next collection need not walk them
     return sorted(findings, key=finding_order)
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector held off while rules run, as it was before afterwards.
-
-    Rules make many short-lived tuples and lists and no reference cycles, yet each
-    allocation burst can start a collection that walks every object a million-socket
-    snapshot holds (about 0.1 s each, several per analysis). Reference counting still
-    frees everything; a cycle made meanwhile waits for the next collection.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def finding_order(f: Finding) -> tuple[Any, ...]:

@@ -24,6 +24,7 @@ from typing import TypeVar, cast
 from netdiag.collectors.fdmap import FdMap, parse_fdmap
 from netdiag.collectors.netns import HOST, Namespace, NsMap, label, parse_evidence, parse_nsmap, unique_labels
 from netdiag.collectors.sections import Section, split_sections
+from netdiag.gcpause import gc_paused
 from netdiag.model import (
     Collection,
     CommandRun,
@@ -36,7 +37,7 @@ from netdiag.model import (
     SocketTable,
     TcpState,
 )
-from netdiag.parsers import Parsed, gc_paused
+from netdiag.parsers import Parsed
 from netdiag.parsers.counters import parse_counters
 from netdiag.parsers.limits import nofile, parse_limits
 from netdiag.parsers.netstat import parse_netstat

@@ -6,9 +6,7 @@ Each parser owns one known output format. A line it cannot read becomes a
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, MutableSequence
-from contextlib import contextmanager
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -34,21 +32,3 @@ class Parsed(Generic[T]):
     def warn(self, source: str, line_no: int, text: str, reason: str) -> None:
         self.warnings.append(ParseWarning(source, line_no, text[:500], reason))
         self.accounted += 1
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a parser builds up to a million records.
-
-    Every frozen record is tracked by the collector, which would otherwise rescan
-    the growing heap again and again during the build (a third of the parse time
-    at 10^6 sockets); the records hold no reference cycles, so it finds nothing.
-    Re-enabled on exit only if it was enabled on entry.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -28,8 +28,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from netdiag.gcpause import gc_paused
 from netdiag.model import Endpoint, Owner, Socket, TcpState, Timer
-from netdiag.parsers import Parsed, gc_paused
+from netdiag.parsers import Parsed
 from netdiag.parsers.endpoint import read_core
 
 SOURCE = "netstat"

@@ -43,8 +43,9 @@ from itertools import compress, repeat
 from operator import contains
 from typing import Any, Protocol
 
+from netdiag.gcpause import gc_paused
 from netdiag.model import Owner, Socket, SocketTable, TcpState, Timer
-from netdiag.parsers import Parsed, gc_paused
+from netdiag.parsers import Parsed
 from netdiag.parsers.endpoint import _canonical, canonical_many, read_core
 
 SOURCE = "ss"
