@@ -306,7 +306,7 @@ class _HostRun:
         info = HostInfo(name=t.name, address=self.address)
         args = (*o.script_args, *(() if o.netns == "auto" else (f"--netns={o.netns}",)))
         if isinstance(transport, SshTransport):
-            args += ("--gzip",)  # the host compresses when it has gzip; the reader knows it by its magic
+            args += ("--compress",)  # zstd or gzip on the host when it pays; the reader knows it by its magic
         started, deadline = self.started or time.monotonic(), self.deadline or time.monotonic()
         for i in range(o.samples):
             if i:

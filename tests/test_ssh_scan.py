@@ -48,7 +48,8 @@ from netdiag.transport.ssh import (
 from tests import sockets
 from tests.nsfleet import NOSUDO_USER, USER, Fleet, FleetHost
 
-FIXED = {"sh -s -- --gzip", "sudo -n sh -s -- --gzip"}  # the only remote commands a default scan sends
+# the only remote commands a default scan sends
+FIXED = {"sh -s -- --compress", "sudo -n sh -s -- --compress"}
 DEADLINE = 6.0  # per-host deadline of the special-hosts scan (the hung host takes exactly this)
 CONNECT_TIMEOUT = 3.0
 
@@ -283,7 +284,7 @@ def test_samples_share_one_connection_with_one_channel_each(fleet: Fleet) -> Non
     assert len(r.samples) == 3
     assert time.monotonic() - t0 >= 1.0  # two intervals between three samples
     assert host.log.read_text().count("Accepted publickey") == logins + 1
-    assert fleet.commands(host)[commands:] == ["sh -s -- --gzip"] * 3  # the output travels compressed
+    assert fleet.commands(host)[commands:] == ["sh -s -- --compress"] * 3  # the output travels compressed
     times = [s.host.collected_at for s in r.samples]
     assert times == sorted(times)
 

@@ -14,6 +14,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import resources
 
+import zstandard
+
 from netdiag.model import CommandRun, HostInfo, Snapshot
 from netdiag.transport.base import Transport
 
@@ -22,6 +24,7 @@ __all__ = ["DEFAULT_TIMEOUT", "collect", "expand", "script_bytes"]
 SCRIPT = "collect.sh"
 DEFAULT_TIMEOUT = 60.0
 GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 NETNS_MODES = ("auto", "all", "host")
 
 
@@ -31,19 +34,28 @@ def script_bytes() -> bytes:
 
 
 def expand(data: bytes) -> tuple[bytes, str | None]:
-    """The script's output as text bytes: a gzip stream (``--gzip``, known by its magic) is expanded
-    as far as it goes, so output cut short in transit still yields its sections; the second
-    value says what was wrong with a stream that did not end cleanly."""
-    if data[:2] != GZIP_MAGIC:
-        return data, None
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(data)
-    except zlib.error as e:
-        return b"", f"compressed output is corrupt: {e}"
-    if not inflater.eof:
-        return out, "compressed output ends early"
-    return out, None
+    """The script's output as text bytes; the second value says what was wrong with a stream
+    that did not end cleanly.
+
+    A zstd or gzip stream (``--compress``, ``--gzip``), known by its magic bytes, is
+    expanded as far as it goes, so output cut short in transit (a host's deadline)
+    still yields its sections; anything else is the plain text itself.
+    """
+    if data[:4] == ZSTD_MAGIC:
+        inflater = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            out = inflater.decompress(data)
+        except zstandard.ZstdError as e:
+            return b"", f"compressed output is corrupt: {e}"
+        return out, None if inflater.eof else "compressed output ends early"
+    if data[:2] == GZIP_MAGIC:
+        gunzip = zlib.decompressobj(wbits=31)
+        try:
+            out = gunzip.decompress(data)
+        except zlib.error as e:
+            return b"", f"compressed output is corrupt: {e}"
+        return out, None if gunzip.eof else "compressed output ends early"
+    return data, None
 
 
 def collect(
@@ -58,7 +70,7 @@ def collect(
     of a host is its root view; with ``--netns=NAME`` only the matching
     namespaces are returned (the root view only if none matched: its record says so).
     ``args`` are the script's own option words (``--sockets=ss|netstat|proc``,
-    ``--netns=...``, ``--gzip``), never host or inventory data. A non-zero exit,
+    ``--netns=...``, ``--compress``), never host or inventory data. A non-zero exit,
     a timeout or stray stderr of the script as a whole becomes a ``script``
     ``CommandRun`` of every snapshot so none claims a clean run;
     ``TransportError`` (host unreachable) propagates.

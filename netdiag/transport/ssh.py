@@ -21,14 +21,12 @@ import contextlib
 import errno
 import fcntl
 import getpass
-import gzip
 import hashlib
 import re
 import shlex
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -537,8 +535,8 @@ class SshTransport:
             channel.close()
         self._check_open()
         code = None if timed_out or not channel.exit_status_ready() else channel.recv_exit_status()
-        stdout = _decompress(bytes(out)) if not timed_out else bytes(out)
-        return ExecResult(stdout, bytes(err), code, time.monotonic() - start, timed_out=timed_out)
+        # as it travelled: collect() expands a compressed stream and records both sizes
+        return ExecResult(bytes(out), bytes(err), code, time.monotonic() - start, timed_out=timed_out)
 
     # -- closing -------------------------------------------------------------
 
@@ -620,16 +618,6 @@ def _preferred_key_types(known: Sequence[str], offered: Sequence[str]) -> tuple[
     """Ask first for key types known_hosts holds for this host, as OpenSSH does."""
     first = [a for k in known for a in _KEY_ALGORITHMS.get(k, ()) if a in offered]
     return tuple(dict.fromkeys([*first, *offered]))
-
-
-def _decompress(data: bytes) -> bytes:
-    """Output the script gzipped on the host (it starts with gzip's magic) arrives expanded."""
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise SshError(f"compressed output is corrupt: {e}") from e
 
 
 def _first_word(value: str | None) -> str | None:
