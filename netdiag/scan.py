@@ -236,8 +236,12 @@ class _HostRun:
     def expire_if_late(self, now: float) -> HostResult | None:
         if self.deadline is None or now < self.deadline:
             return None
-        limit = self.options.host_deadline()
-        return self._end(Outcome.TIMEOUT, f"no result within the {limit:g} s deadline (stuck {self.stage})")
+        return self._end(Outcome.TIMEOUT, self._late())
+
+    def _late(self) -> str:
+        """Why a host ran out of time: the same words whether the main thread's watcher or the
+        transport's own timeout saw the deadline pass first (they race at that instant)."""
+        return f"no result within the {self.options.host_deadline():g} s deadline (stuck {self.stage})"
 
     def interrupt(self) -> HostResult:
         what = "before it was scanned" if self.started is None else f"while {self.stage}"
@@ -319,7 +323,7 @@ class _HostRun:
             if last is None:  # collect() always runs the transport once
                 raise TransportError("the collection did not run")
             if last.timed_out:
-                return Outcome.TIMEOUT, f"connected, but the collection did not finish ({self.stage})"
+                return Outcome.TIMEOUT, self._late()
             if not last.stdout.strip():
                 err = last.stderr.decode("utf-8", "replace").strip().replace("\n", " | ")[:300]
                 return Outcome.ERROR, f"the collection script printed nothing (exit {last.exit_code}): {err}"
