@@ -29,7 +29,9 @@ def work(mode: str, path: Path) -> dict[str, float]:
     if mode == "ss":
         # parse_ss reads the open file in blocks (the listing is never held whole beside
         # its records), so reading is part of parse_s here and read_s is only the open.
-        with path.open() as listing:
+        # newline="": the text as it came, as a scan hands it over (assemble's section
+        # reader); text mode's newline translation would add 0.28 s that no scan pays.
+        with path.open(newline="") as listing:
             t1 = time.perf_counter()
             parsed = parse_ss(listing)
         # parse_ss gives a SocketTable: kept as it is (tuple() would make every Socket).
@@ -37,10 +39,10 @@ def work(mode: str, path: Path) -> dict[str, float]:
         warnings = len(parsed.warnings)
         del parsed
     else:
-        text = path.read_text()
+        output = path.read_bytes()  # bytes, as the transport hands a scan's output over
         t1 = time.perf_counter()
-        snap = assemble(text, host, "2024-01-01T00:00:00Z")
-        del text
+        snap = assemble(output, host, "2024-01-01T00:00:00Z")
+        del output
         warnings = len(snap.collection.warnings)
     t2 = time.perf_counter()
     findings = run_rules([HostResult(name="big", address="big", outcome=Outcome.OK, samples=(snap,))])
