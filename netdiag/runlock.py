@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import click
 
 POLL_S = 0.1
+SETTLE_S, SETTLE_TRIES = 0.01, 20  # up to 0.2 s for a holder caught between its flock and its line
 
 
 class LockBusy(Exception):
@@ -76,14 +77,22 @@ class RunLock:
         # No O_TRUNC: the holder's line must survive until we own the lock.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         deadline = time.monotonic() + max(0.0, self.wait)
+        settle = SETTLE_TRIES
         try:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    holder = _read_holder(fd)
+                    if holder is None and settle:
+                        # Locked but no line: the holder is between its flock and its write, or
+                        # releasing (it empties the file first). Either ends within moments.
+                        settle -= 1
+                        time.sleep(SETTLE_S)
+                        continue
                     if time.monotonic() >= deadline:
-                        raise LockBusy(self.path, _read_holder(fd), self.wait) from None
+                        raise LockBusy(self.path, holder, self.wait) from None
                     time.sleep(POLL_S)
             since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             os.ftruncate(fd, 0)

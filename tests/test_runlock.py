@@ -122,3 +122,36 @@ def test_lock_wait_option() -> None:
     assert CliRunner().invoke(cmd, []).exit_code == 0 and seen["wait"] == 0
     assert CliRunner().invoke(cmd, ["--lock-wait", "2.5"]).exit_code == 0 and seen["wait"] == 2.5
     assert CliRunner().invoke(cmd, ["--lock-wait", "-1"]).exit_code == 2
+
+
+# Takes the flock, says "locked", and writes its line only after argv[2] seconds (never if "-").
+SLOW_WRITER = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    if sys.argv[2] != "-":
+        time.sleep(float(sys.argv[2]))
+        os.pwrite(fd, f"pid={os.getpid()} since=2026-01-01T00:00:00Z\\n".encode(), 0)
+    sys.stdin.read()
+    """
+)
+
+
+@pytest.mark.parametrize("write_after", ["0.05", "-"])
+def test_a_holder_caught_before_its_line_is_named_once_written(tmp_path: Path, write_after: str) -> None:
+    path = tmp_path / "h.lock"
+    args = [sys.executable, "-c", SLOW_WRITER, str(path), write_after]
+    with subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
+        assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+        with pytest.raises(LockBusy) as busy:
+            RunLock(path).acquire()
+        assert p.stdin is not None
+        p.stdin.close()
+        p.wait(timeout=30)
+    if write_after == "-":  # never written: refused all the same, the holder unnamed
+        assert busy.value.holder is None
+        assert str(busy.value) == f"another netdiag scan holds the lock on {path}"
+    else:
+        assert busy.value.holder == Holder(p.pid, "2026-01-01T00:00:00Z")
