@@ -84,21 +84,16 @@ def test_fast_path_equals_line_by_line(text: str) -> None:
 @SETTINGS
 @given(listings())
 def test_block_boundaries_change_nothing(text: str) -> None:
-    """Tiny blocks put a block edge inside every few lines, on both the str and the file path;
-    and every run, however short, takes its local ports from the table of port numbers."""
+    """Tiny blocks put a block edge inside every few lines, on both the str and the file path."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ss, "_BLOCK", 7)
-        mp.setattr(ss, "_MANY", 1)
         _same(text)
 
 
-@pytest.mark.parametrize("many", [1, ss._MANY])
-def test_each_listed_row_alone_and_all_together(many: int) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ss, "_MANY", many)
-        for line in FAST:
-            _same(line)
-        _same("\n".join(FAST))
+def test_each_listed_row_alone_and_all_together() -> None:
+    for line in FAST:
+        _same(line)
+    _same("\n".join(FAST))
 
 
 def test_fast_rows_are_read_in_full() -> None:
