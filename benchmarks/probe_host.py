@@ -44,9 +44,9 @@ STEPS = {
     "fd map step: ls -l | awk": "fd_dirs; fd_pass ls",
     "gzip -1 of the uncompressed output": "@gzip",
     "collect.sh --netns=host (HEAD)": "@HEAD --netns=host",
-    "collect.sh --netns=host --gzip (HEAD)": "@HEAD --netns=host --gzip",
+    "collect.sh --netns=host --compress (HEAD)": "@HEAD --netns=host --compress",
     "collect.sh --netns=host": "@tree --netns=host",
-    "collect.sh --netns=host --gzip": "@tree --netns=host --gzip",
+    "collect.sh --netns=host --compress": "@tree --netns=host --compress",
 }
 
 
@@ -111,7 +111,7 @@ srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16)
 held = [srv]
 for _ in range(2):
     c = socket.create_connection(srv.getsockname()); s, _ = srv.accept(); held += (c, s)
-cases = [(n, p, a) for a in (["--netns=host", "--gzip"], ["--netns=host"]) for n, p in scripts.items()]
+cases = [(n, p, a) for a in (["--netns=host", "--compress"], ["--netns=host"]) for n, p in scripts.items()]
 cpu = {c[:1] + (" ".join(c[2]),): [] for c in cases}
 wall = {k: [] for k in cpu}
 size = {}
@@ -136,12 +136,12 @@ strace = shutil.which("strace")
 for name, path in scripts.items() if strace else ():
     with open(path, "rb") as f:
         r = subprocess.run([strace, "-f", "-qq", "-z", "-e", "trace=execve,fork,vfork,clone,clone3", "-o",
-                            "/dev/stderr", "sh", "-s", "--", "--netns=host", "--gzip"], input=f.read(),
+                            "/dev/stderr", "sh", "-s", "--", "--netns=host", "--compress"], input=f.read(),
                            capture_output=True, check=True)
     lines = r.stderr.decode().splitlines()
     execs = [x.split('"')[1].rsplit("/", 1)[-1] for x in lines if " execve(" in x]
     forks = sum(1 for x in lines if " clone(" in x or " clone3(" in x or "fork(" in x)
-    print(f"{name:<5} --netns=host --gzip: {len(execs) - 1} commands {sorted(execs[1:])}, {forks} forks")
+    print(f"{name:<5} --netns=host --compress: {len(execs) - 1} commands {sorted(execs[1:])}, {forks} forks")
 """
 
 

@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 
 import click
 
-from netdiag.model import Endpoint, Owner, Process, Snapshot, Socket, SocketTable, TcpState
+from netdiag.model import Owner, Process, Snapshot, Socket, SocketTable, TcpState
 from netdiag.results import HostResult, Outcome
 
 SCHEMA_VERSION = 1
@@ -152,10 +152,10 @@ def metrics(snapshot: Snapshot) -> dict[str, Metric]:
     out: dict[str, Metric] = {}
     close_wait: dict[str, tuple[int, set[int]]] = {}
     states, waiting, fin_peers = _columns(snapshot.sockets)
-    for held, where in waiting:
+    for held, port in waiting:
         names = {o.name for o in held} or {None}
         for name in names:  # a socket shared after fork counts once per process name
-            key = close_wait_key(name, where.port)
+            key = close_wait_key(name, port)
             n, owners = close_wait.get(key, (0, set()))
             owners.update(o.pid for o in held if o.name == name and o.pid is not None)
             close_wait[key] = (n + 1, owners)
@@ -193,8 +193,8 @@ def metrics(snapshot: Snapshot) -> dict[str, Metric]:
 
 def _columns(
     sockets: Sequence[Socket],
-) -> tuple[Counter[TcpState], Iterable[tuple[tuple[Owner, ...], Endpoint]], Iterable[str]]:
-    """What ``metrics`` counts, in row order: sockets per state, the owners and local endpoint
+) -> tuple[Counter[TcpState], Iterable[tuple[tuple[Owner, ...], int | None]], Iterable[str]]:
+    """What ``metrics`` counts, in row order: sockets per state, the owners and local port
     of each CLOSE_WAIT socket, the peer address of each FIN_WAIT2 one.
 
     From a table's columns (no socket is made), else read off the rows.
@@ -203,10 +203,11 @@ def _columns(
         waiting = sockets.in_state(TcpState.CLOSE_WAIT)
         owners = map(sockets.owners.get, waiting, repeat(())) if sockets.owners else repeat((), len(waiting))
         fin = map(sockets.peer_address.__getitem__, sockets.in_state(TcpState.FIN_WAIT2))
-        return Counter(sockets.state), zip(owners, map(sockets.local.__getitem__, waiting), strict=True), fin
+        ports = map(sockets.local_port.__getitem__, waiting)
+        return Counter(sockets.state), zip(owners, ports, strict=True), fin
     return (
         Counter(s.state for s in sockets),
-        [(s.owners, s.local) for s in sockets if s.state is TcpState.CLOSE_WAIT],
+        [(s.owners, s.local.port) for s in sockets if s.state is TcpState.CLOSE_WAIT],
         [s.peer.address for s in sockets if s.state is TcpState.FIN_WAIT2],
     )
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from netdiag.collectors import collect, script_bytes
+from netdiag.collectors import collect
 from netdiag.inventory import Target
 from netdiag.model import HostInfo, Snapshot
 from netdiag.results import HostResult, Outcome, ScanResult
@@ -90,8 +90,7 @@ def scan(
     if options.forks < 1 or options.samples < 1 or options.deadline <= 0 or options.interval < 0:
         raise ValueError("forks and samples must be at least 1, the deadline positive, the interval >= 0")
     context = SshContext(options.ssh)
-    script = script_bytes()
-    runs = [_HostRun(t, options, context, script) for t in targets]
+    runs = [_HostRun(t, options, context) for t in targets]
     results: list[HostResult | None] = [None] * len(runs)
     failed = 0
 
@@ -216,11 +215,10 @@ class _Observed:
 class _HostRun:
     """One target's work, and the lock that makes its first final answer the only one."""
 
-    def __init__(self, target: Target, options: ScanOptions, context: SshContext, script: bytes) -> None:
+    def __init__(self, target: Target, options: ScanOptions, context: SshContext) -> None:
         self.target = target
         self.options = options
         self.context = context
-        self.script = script
         self.address = target.address
         self.stage = "waiting for a worker"
         self.started: float | None = None

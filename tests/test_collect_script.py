@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from netdiag.collectors import GZIP_MAGIC, expand, script_bytes
-from netdiag.parsers.sysctl import SYSCTLS, sysctl_path
+from netdiag.parsers.sysctl import SYSCTLS
 from tests import sockets
+from tests.test_parse_proc import sysctl_path
 from tests.unprivileged import run_script_as_nobody
 
 SCRIPT = script_bytes()

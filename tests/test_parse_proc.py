@@ -19,7 +19,7 @@ from netdiag.parsers.counters import parse_counters
 from netdiag.parsers.limits import Limit, nofile, parse_limits
 from netdiag.parsers.proc_tcp import parse_proc_tcp
 from netdiag.parsers.sockstat import parse_sockstat
-from netdiag.parsers.sysctl import SYSCTLS, parse_sysctls, sysctl_path
+from netdiag.parsers.sysctl import PREFIX, SYSCTLS, parse_sysctls
 
 TCP_HEADER = (
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -28,6 +28,11 @@ TCP6_HEADER = (
     "  sl  local_address                         remote_address                        st tx_queue "
     "rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 )
+
+
+def sysctl_path(name: str) -> str:
+    """The /proc/sys file of a sysctl name (the inverse of what the parser does)."""
+    return PREFIX + "/".join(part.replace("/", ".") for part in name.split("."))
 
 
 def kernel_hex(address: str) -> str:

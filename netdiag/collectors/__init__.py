@@ -12,7 +12,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import cache
 from importlib import resources
+from typing import Protocol
 
 import zstandard
 
@@ -28,8 +30,9 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 NETNS_MODES = ("auto", "all", "host")
 
 
+@cache
 def script_bytes() -> bytes:
-    """The collection script exactly as it is sent to a host."""
+    """The collection script exactly as it is sent to a host (read once: every host gets the same bytes)."""
     return resources.files(__package__).joinpath(SCRIPT).read_bytes()
 
 
@@ -42,20 +45,25 @@ def expand(data: bytes) -> tuple[bytes, str | None]:
     still yields its sections; anything else is the plain text itself.
     """
     if data[:4] == ZSTD_MAGIC:
-        inflater = zstandard.ZstdDecompressor().decompressobj()
-        try:
-            out = inflater.decompress(data)
-        except zstandard.ZstdError as e:
-            return b"", f"compressed output is corrupt: {e}"
-        return out, None if inflater.eof else "compressed output ends early"
+        return _inflate(zstandard.ZstdDecompressor().decompressobj(), data, zstandard.ZstdError)
     if data[:2] == GZIP_MAGIC:
-        gunzip = zlib.decompressobj(wbits=31)
-        try:
-            out = gunzip.decompress(data)
-        except zlib.error as e:
-            return b"", f"compressed output is corrupt: {e}"
-        return out, None if gunzip.eof else "compressed output ends early"
+        return _inflate(zlib.decompressobj(wbits=31), data, zlib.error)
     return data, None
+
+
+class _Inflater(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _inflate(inflater: _Inflater, data: bytes, error: type[Exception]) -> tuple[bytes, str | None]:
+    try:
+        out = inflater.decompress(data)
+    except error as e:
+        return b"", f"compressed output is corrupt: {e}"
+    return out, None if inflater.eof else "compressed output ends early"
 
 
 def collect(

@@ -47,9 +47,6 @@ class Builder:
         self._hosts: dict[str, _HostDraft] = {}
         self._groups: dict[str, _GroupDraft] = {ALL: _GroupDraft(ALL), UNGROUPED: _GroupDraft(UNGROUPED)}
 
-    def has_group(self, name: str) -> bool:
-        return name in self._groups
-
     def add_group(self, name: str, where: Where) -> None:
         if not name or any(ch.isspace() for ch in name):
             raise where.error(f"bad group name {name!r}")

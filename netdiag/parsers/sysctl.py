@@ -26,11 +26,6 @@ SYSCTLS: tuple[str, ...] = (
 )
 
 
-def sysctl_path(name: str) -> str:
-    """The /proc/sys file of a sysctl name (the inverse of what the parser does)."""
-    return PREFIX + "/".join(part.replace("/", ".") for part in name.split("."))
-
-
 def parse_sysctls(text: str) -> Parsed[tuple[str, str]]:
     """``/proc/sys/a/b:value`` lines to ``("a.b", "value")`` records."""
     out: Parsed[tuple[str, str]] = Parsed()
